@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Installs what littlebit needs to build, test and benchmark, from Debian's packages.
+# Idempotent: when everything is present it installs nothing and prints one line.
+#
+#   scripts/setup.sh            build + test dependencies (compiler, CMake, Ninja, Eigen, xsimd,
+#                               doctest, Google Benchmark, nlohmann-json, OpenBLAS, CLI11,
+#                               Debian's python3-torch for the independent golden cross-check)
+#
+# Needs root (or sudo) only when something is missing.
+set -euo pipefail
+
+packages=(
+  g++              # C++20 compiler
+  cmake            # >= 3.20
+  ninja-build
+  pkg-config
+  libeigen3-dev    # Eigen 3.4
+  libxsimd-dev     # xsimd 8.1
+  doctest-dev
+  libbenchmark-dev # Google Benchmark
+  nlohmann-json3-dev
+  libopenblas-dev  # dense baseline in the benchmarks
+  libomp-dev       # OpenMP for clang builds (GCC ships its own libgomp)
+  libcli11-dev     # command lines of the examples
+  python3-torch    # tests: golden vectors generated independently (tests/tools/make_golden.py)
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+echo "setup: installing ${missing[*]}"
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
+    echo "setup: need root to install ${missing[*]} (no sudo available)" >&2
+    exit 1
+  fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+if ! $sudo apt-get update -q; then
+  echo "setup: apt-get update failed; is the Debian mirror reachable?" >&2
+  exit 1
+fi
+if ! $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"; then
+  echo "setup: apt-get install ${missing[*]} failed" >&2
+  exit 1
+fi
+echo "setup: done"
