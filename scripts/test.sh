@@ -29,17 +29,18 @@ run_pass() {
 }
 
 if [ "$what" = all ] || [ "$what" = release ]; then
-  run_pass release -DCMAKE_BUILD_TYPE=Release
+  run_pass release -DCMAKE_BUILD_TYPE=Release -DLITTLEBIT_SANITIZE=OFF -DLITTLEBIT_BUILD_TESTS=ON \
+    -DLITTLEBIT_BUILD_EXAMPLES=ON -DLITTLEBIT_BUILD_BENCHMARKS=ON -DLITTLEBIT_HEADER_CHECK=ON
   echo "=== golden vectors"
   build/release/tests/golden
 fi
 if [ "$what" = all ] || [ "$what" = sanitize ]; then
   # Sanitizers instrument our own targets; CUDA, the header compile check, the package
-  # consumer, the benchmarks and the examples add nothing under them. -O1 -g1 (line tables)
+  # consumer and the benchmarks add nothing under them. -O1 -g1 (line tables)
   # keeps reports readable and the Eigen-heavy compiles short.
   CTEST_EXCLUDE=package run_pass sanitize -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLITTLEBIT_SANITIZE=ON \
     "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1" -DLITTLEBIT_CUDA=OFF -DLITTLEBIT_HEADER_CHECK=OFF \
-    -DLITTLEBIT_BUILD_BENCHMARKS=OFF -DLITTLEBIT_BUILD_EXAMPLES=OFF
+    -DLITTLEBIT_BUILD_TESTS=ON -DLITTLEBIT_BUILD_EXAMPLES=ON -DLITTLEBIT_BUILD_BENCHMARKS=OFF
 fi
 
 echo "=== summary"

@@ -178,6 +178,8 @@ TEST_CASE("official layout: wrong word counts and set padding bits are errors") 
                        doctest::Contains("V_packed: row 1 has padding bits set after column 35"), Error);
   words[3] = 1 << 2;  // column 34: inside the row
   CHECK(import_official(words, 2, 35).sign(1, 34) == -1);
+  // A shape whose word count overflows is an error, not a wrap-around.
+  CHECK_THROWS_AS(import_official(words, std::numeric_limits<Index>::max() / 2, 64), Error);
 }
 
 TEST_CASE("export_official masks foreign padding of a view") {

@@ -89,6 +89,10 @@ TEST_CASE("rank_for_bpw: invalid arguments raise littlebit::Error") {
   CHECK_THROWS_AS(static_cast<void>(rank_for_bpw({10, 10}, std::numeric_limits<double>::quiet_NaN())), Error);
   CHECK_THROWS_AS(static_cast<void>(rank_for_bpw({10, 10}, std::numeric_limits<double>::infinity())), Error);
   CHECK_THROWS_AS(static_cast<void>(rank_for_bpw({10, 10}, 1.0, {.ratio_factor = 0.0})), Error);
+  // Absurd targets are rejected before any rank arithmetic could overflow.
+  CHECK_THROWS_WITH_AS(static_cast<void>(rank_for_bpw({10, 10}, 1e300)), doctest::Contains("must be in (0, 1024]"), Error);
+  CHECK_THROWS_AS(static_cast<void>(rank_for_bpw({10, 10}, 1.0, {.ratio_factor = 1e300})), Error);
+  CHECK(rank_for_bpw({10, 10}, 1024.0).rank > 0);
   CHECK_THROWS_AS(static_cast<void>(storage_bits({10, 10}, -8, true)), Error);
 }
 
@@ -166,4 +170,5 @@ TEST_CASE("plan_model_ranks: a target below the scale cost is reported infeasibl
   CHECK(plan.relative_gap > 0.0);
   CHECK_THROWS_AS(static_cast<void>(plan_model_ranks(std::vector<LayerBudget>{}, 0.5)), Error);
   CHECK_THROWS_AS(static_cast<void>(plan_model_ranks(ls, -0.5)), Error);
+  CHECK_THROWS_AS(static_cast<void>(plan_model_ranks(ls, 1e300)), Error);
 }

@@ -39,11 +39,7 @@ Path random_path(Index m, Index r, Index n, std::uint64_t seed, bool dyadic = fa
           pack_signs(littlebit::test::random_matrix(r, n, seed + 4))};
 }
 
-RowMatrixXd dense(const BitMatrix& b) {
-  RowMatrixXd s(b.rows(), b.cols());
-  unpack_signs(b.view(), littlebit::view(s));
-  return s;
-}
+RowMatrixXd dense(const BitMatrix& b) { return littlebit::test::dense_signs(b); }
 
 Eigen::Map<const Eigen::VectorXd> vec(const std::vector<double>& v) {
   return {v.data(), static_cast<Index>(v.size())};

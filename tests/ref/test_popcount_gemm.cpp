@@ -13,11 +13,7 @@ using namespace littlebit;
 using littlebit::test::RowMatrixXi;
 
 namespace {
-RowMatrixXi dense_signs(const BitMatrix& b) {
-  RowMatrixXi s(b.rows(), b.cols());
-  unpack_signs(b.view(), view(s));
-  return s;
-}
+RowMatrixXi dense_signs(const BitMatrix& b) { return littlebit::test::dense_signs<int>(b); }
 }  // namespace
 
 TEST_CASE("ref::popcount_gemm equals the integer product at tail and deep lengths") {

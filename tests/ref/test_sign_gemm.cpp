@@ -29,11 +29,7 @@ std::vector<Shape> shapes() {
   return s;
 }
 
-RowMatrixXd dense_signs(const BitMatrix& b) {
-  RowMatrixXd s(b.rows(), b.cols());
-  unpack_signs(b.view(), view(s));
-  return s;
-}
+RowMatrixXd dense_signs(const BitMatrix& b) { return littlebit::test::dense_signs(b); }
 
 }  // namespace
 
@@ -71,25 +67,39 @@ TEST_CASE("ref::sign_gemm and sign_gemm_transposed are exact on integer data") {
   }
 }
 
-TEST_CASE("ref::sign_gemm on random data: within 2 gamma_K sum|x| of Eigen, then one float rounding") {
-  // Both the reference and Eigen sum K products of +1/-1 and x in double, in different orders:
-  // each is within gamma_K sum_j |x_j| of the exact sum (Higham Lemma 3.1), so they differ by at
-  // most twice that; the float output adds half an ulp of the result.
+TEST_CASE("sign products on random data: within 2 gamma_K sum|x| of Eigen, then one float rounding") {
+  // The reference and Eigen each sum K products of +1/-1 and x in double, in different orders:
+  // each is within gamma_K sum_k |x_k| of the exact sum (Higham, Lemma 3.1), so they differ by at
+  // most twice that. The float output adds half an ulp of the reference's double result, whose
+  // magnitude is at most |exact| + gamma_K sum|x| <= |want| + 2 gamma_K sum|x|.
+  auto check = [](const RowMatrixXf& got, const RowMatrixXd& x, const RowMatrixXd& want, Index k) {
+    const double g = littlebit::test::gamma(k), uf = littlebit::test::unit_roundoff<float>();
+    for (Index b = 0; b < want.rows(); ++b) {
+      const double abs_sum = x.row(b).cwiseAbs().sum();
+      for (Index i = 0; i < want.cols(); ++i) {
+        const double bound = 2 * g * abs_sum + uf * (std::abs(want(b, i)) + 2 * g * abs_sum);
+        REQUIRE(std::abs(static_cast<double>(got(b, i)) - want(b, i)) <= bound);
+      }
+    }
+  };
   for (const Shape& sh : shapes()) {
+    CAPTURE(sh.rows);
+    CAPTURE(sh.cols);
     const BitMatrix a = pack_signs(littlebit::test::random_matrix(sh.rows, sh.cols, 9));
     const RowMatrixXd s = dense_signs(a);
     const RowMatrixXd x = littlebit::test::random_matrix(sh.batch, sh.cols, 10);
-    RowMatrixXf y(sh.batch, sh.rows);
+    const RowMatrixXd xt = littlebit::test::random_matrix(sh.batch, sh.rows, 11);
+    RowMatrixXf y(sh.batch, sh.rows), yt(sh.batch, sh.cols), yv(1, sh.rows), yvt(1, sh.cols);
     ref::sign_gemm(a, view(x), view(y));
-    const RowMatrixXd want = x * s.transpose();
-    for (Index b = 0; b < sh.batch; ++b) {
-      const double abs_sum = x.row(b).cwiseAbs().sum();
-      for (Index i = 0; i < sh.rows; ++i) {
-        const double bound = 2 * littlebit::test::gamma(sh.cols) * abs_sum +
-                             littlebit::test::unit_roundoff<float>() * std::abs(want(b, i)) * 1.0000001;
-        REQUIRE(std::abs(static_cast<double>(y(b, i)) - want(b, i)) <= bound);
-      }
-    }
+    check(y, x, x * s.transpose(), sh.cols);
+    ref::sign_gemm_transposed(a, view(xt), view(yt));
+    check(yt, xt, xt * s, sh.rows);
+    ref::sign_gemv(a, std::span<const double>(x.data(), static_cast<std::size_t>(sh.cols)),
+                   std::span<float>(yv.data(), static_cast<std::size_t>(sh.rows)));
+    check(yv, x.topRows(1), x.topRows(1) * s.transpose(), sh.cols);
+    ref::sign_gemv_transposed(a, std::span<const double>(xt.data(), static_cast<std::size_t>(sh.rows)),
+                              std::span<float>(yvt.data(), static_cast<std::size_t>(sh.cols)));
+    check(yvt, xt.topRows(1), xt.topRows(1) * s, sh.rows);
   }
 }
 

@@ -9,7 +9,9 @@
 #include <random>
 #include <vector>
 
+#include "littlebit/core/bit_matrix.hpp"
 #include "littlebit/core/config.hpp"
+#include "littlebit/core/pack.hpp"
 
 namespace littlebit::test {
 
@@ -52,6 +54,14 @@ inline RowMatrixXd random_sign_source(Index rows, Index cols, std::uint64_t seed
       m(i, j) = v == 0 ? -1.5 : v == 1 ? 0.75 : v == 2 ? 0.0 : v == 3 ? -0.0 : 2.0;
     }
   return m;
+}
+
+/// The +1/-1 matrix a BitMatrix packs, as a dense row-major Eigen matrix.
+template <class T = double>
+Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> dense_signs(const BitMatrix& b) {
+  Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> s(b.rows(), b.cols());
+  unpack_signs(b.view(), view(s));
+  return s;
 }
 
 /// Unit roundoff of T.

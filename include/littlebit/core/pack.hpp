@@ -120,6 +120,8 @@ inline BitMatrix import_official(std::span<const std::int32_t> words, Index rows
                                  std::string_view what = "packed signs") {
   if (rows < 0 || cols < 0) detail::fail(what, ": negative shape ", rows, " x ", cols);
   const Index per_row = layout::official_words_for(cols);
+  if (per_row > 0 && rows > static_cast<Index>(words.size()) / per_row + 1)
+    detail::fail(what, ": a ", rows, " x ", cols, " sign matrix needs more than the ", words.size(), " int32 words given");
   if (static_cast<Index>(words.size()) != rows * per_row)
     detail::fail(what, ": a ", rows, " x ", cols, " sign matrix packs into ", rows * per_row, " int32 words (", rows,
                  " x ", per_row, "), found ", words.size());

@@ -79,10 +79,19 @@ inline void check_shape_positive(LayerShape s, const char* what) {
 }
 
 inline void check_rank_options(const RankOptions& o, const char* what) {
-  if (!(o.ratio_factor > 0.0) || !std::isfinite(o.ratio_factor))
-    fail(what, ": ratio_factor must be finite and positive, found ", o.ratio_factor);
+  if (!(o.ratio_factor > 0.0) || !(o.ratio_factor <= 1024.0))
+    fail(what, ": ratio_factor must be in (0, 1024], found ", o.ratio_factor);
   if (o.min_rank < 1) fail(what, ": min_rank must be at least 1, found ", o.min_rank);
   if (o.rank_multiple < 1) fail(what, ": rank_multiple must be at least 1, found ", o.rank_multiple);
+}
+
+/// Targets above this are rejected: dense FP64 is 64 bits per weight, and every rank and bit
+/// count derived from a target up to here stays exact in double and int64.
+inline constexpr double kMaxTargetBpw = 1024.0;
+
+inline void check_target_bpw(double b, const char* what) {
+  if (!(b > 0.0) || !(b <= kMaxTargetBpw))
+    fail(what, ": target bits per weight must be in (0, ", kMaxTargetBpw, "], found ", b);
 }
 
 /// Python's floor division for integers.
@@ -122,8 +131,7 @@ inline double scale_cost_bpw(LayerShape s, bool residual) { return bpw_for_rank(
 inline RankChoice rank_for_bpw(LayerShape s, double target_bpw, const RankOptions& o = {}) {
   detail::check_shape_positive(s, "rank_for_bpw");
   detail::check_rank_options(o, "rank_for_bpw");
-  if (!(target_bpw > 0.0) || !std::isfinite(target_bpw))
-    detail::fail("rank_for_bpw: target bits per weight must be finite and positive, found ", target_bpw);
+  detail::check_target_bpw(target_bpw, "rank_for_bpw");
 
   double estimate = detail::rank_estimate(s, target_bpw, o.residual);
   if (estimate != 0.0) estimate *= o.ratio_factor;
@@ -197,8 +205,7 @@ struct [[nodiscard]] ModelRankPlan {
 inline ModelRankPlan plan_model_ranks(std::span<const LayerBudget> layers, double target_bpw,
                                       const ModelRankOptions& o = {}) {
   if (layers.empty()) detail::fail("plan_model_ranks: no layers");
-  if (!(target_bpw > 0.0) || !std::isfinite(target_bpw))
-    detail::fail("plan_model_ranks: target bits per weight must be finite and positive, found ", target_bpw);
+  detail::check_target_bpw(target_bpw, "plan_model_ranks");
   if (o.min_rank < 1 || o.rank_multiple < 1)
     detail::fail("plan_model_ranks: min_rank and rank_multiple must be at least 1");
   if (!(o.tolerance >= 0.0)) detail::fail("plan_model_ranks: tolerance must be nonnegative, found ", o.tolerance);
@@ -208,8 +215,8 @@ inline ModelRankPlan plan_model_ranks(std::span<const LayerBudget> layers, doubl
   plan.target_bpw = target_bpw;
   for (const auto& l : layers) {
     detail::check_shape_positive(l.shape, ("plan_model_ranks: layer '" + l.name + "'").c_str());
-    if (!(l.ratio_factor > 0.0) || !std::isfinite(l.ratio_factor))
-      detail::fail("plan_model_ranks: layer '", l.name, "' has ratio_factor ", l.ratio_factor);
+    if (!(l.ratio_factor > 0.0) || !(l.ratio_factor <= 1024.0))
+      detail::fail("plan_model_ranks: layer '", l.name, "' has ratio_factor ", l.ratio_factor, ", outside (0, 1024]");
     if (l.fixed_rank && *l.fixed_rank < 1)
       detail::fail("plan_model_ranks: layer '", l.name, "' has fixed rank ", *l.fixed_rank);
     plan.total_weights += l.shape.out_features * l.shape.in_features;
@@ -235,7 +242,7 @@ inline ModelRankPlan plan_model_ranks(std::span<const LayerBudget> layers, doubl
 
   // Bisection for the level; continuous_bits is nondecreasing in the level.
   double lo = 0.0, hi = target_bpw;
-  while (continuous_bits(hi) <= plan.target_bits && hi < 1e6) hi *= 2.0;
+  while (continuous_bits(hi) <= plan.target_bits && hi < 1024.0 * detail::kMaxTargetBpw) hi *= 2.0;
   for (int it = 0; it < 200 && hi - lo > 1e-15 * hi; ++it) {
     const double mid = 0.5 * (lo + hi);
     (continuous_bits(mid) <= plan.target_bits ? lo : hi) = mid;
