@@ -105,11 +105,14 @@ constexpr double to_double(I v) {
 }
 
 /// Narrowing from double to a storage type: float rounds once; Float16/BFloat16 go through
-/// float (double rounding, the same as PyTorch's double -> half conversion).
+/// float (double rounding, the same as PyTorch's double -> half conversion); integer types
+/// truncate (used for integer-valued results).
 template <class T>
 constexpr T from_double(double v) {
   if constexpr (std::is_same_v<T, double>) {
     return v;
+  } else if constexpr (std::is_integral_v<T>) {
+    return static_cast<T>(v);  // for integer results, which the double holds exactly
   } else if constexpr (std::is_same_v<T, float>) {
     return static_cast<float>(v);
   } else {

@@ -1,0 +1,116 @@
+// littlebit/kernels/lut_layout.hpp: sign matrices repacked for table-lookup products.
+//
+// y = S u for S in {+1,-1}^{rows x cols} (S packed along cols, core/bit_layout.hpp) is computed
+// by splitting u into groups of G consecutive entries and building, per group g, the table
+//     T_g[e] = sum_{q < G} (bit q of e ? -u[G g + q] : +u[G g + q])      (2^G entries)
+// so that y_i = sum_g T_g[e_ig], where e_ig is row i's G-bit pattern at group g (bit q of e_ig is
+// the packed bit of column G g + q: the identity sum_j s_ij u_j = sum_g T_g[e_ig] is exact in
+// real arithmetic). One table serves every row; a vector permute looks up 16 or 32 rows at once.
+// These layouts put the patterns of those rows next to each other. Storage stays ~1 bit per sign.
+//
+//   Lut4Signs (exact FP32 path): G = 4, blocks of 16 rows, columns in pairs of groups (8).
+//     Byte k of pair p of block b = pattern(row 16b + k, group 2p)
+//                                 | pattern(row 16b + k, group 2p + 1) << 4.
+//   Lut5Signs (fast int16 path): G = 5, blocks of 32 rows, columns in triples of groups (15).
+//     Word k of triple t of block b = pattern(row 32b + k, group 3t)
+//                                   | pattern(row 32b + k, group 3t + 1) << 5
+//                                   | pattern(row 32b + k, group 3t + 2) << 10.
+// Rows past `rows` and columns past `cols` are +1 (pattern bits 0): padded columns meet zero
+// table inputs, padded rows are never stored.
+#pragma once
+
+#include <cstdint>
+
+#include "littlebit/core/aligned_buffer.hpp"
+#include "littlebit/core/bit_layout.hpp"
+#include "littlebit/core/bit_matrix.hpp"
+#include "littlebit/core/config.hpp"
+
+namespace littlebit::kernels {
+
+namespace detail {
+
+/// `count` (<= 32) bits of a canonical row starting at column j; bits at or past `cols` are 0.
+inline std::uint32_t row_bits(const layout::Word* row, Index cols, Index j, int count) {
+  if (j >= cols) return 0;
+  const Index w = j / layout::kWordBits;
+  const auto s = static_cast<unsigned>(j % layout::kWordBits);
+  layout::Word v = row[w] >> s;
+  if (s + static_cast<unsigned>(count) > 64 && (w + 1) * layout::kWordBits < cols) v |= row[w + 1] << (64 - s);
+  const Index valid = cols - j < count ? cols - j : count;
+  return static_cast<std::uint32_t>(v & ((layout::Word{1} << valid) - 1));
+}
+
+}  // namespace detail
+
+/// S repacked for the exact path (groups of 4, 16-row blocks). See the file comment.
+class Lut4Signs {
+ public:
+  static constexpr Index kGroup = 4;
+  static constexpr Index kBlockRows = 16;
+  static constexpr Index kStepCols = 8;  // one byte per row: two groups
+
+  Lut4Signs() = default;
+  explicit Lut4Signs(BitMatrixView s)
+      : rows_(s.rows()), cols_(s.cols()), blocks_((s.rows() + kBlockRows - 1) / kBlockRows),
+        steps_((s.cols() + kStepCols - 1) / kStepCols) {
+    data_.resize(blocks_ * steps_ * kBlockRows);
+    for (Index i = 0; i < rows_; ++i) {
+      const layout::Word* row = s.row_data(i);
+      std::uint8_t* dst = data_.data() + (i / kBlockRows) * steps_ * kBlockRows + i % kBlockRows;
+      for (Index p = 0; p < steps_; ++p)
+        dst[p * kBlockRows] = static_cast<std::uint8_t>(detail::row_bits(row, cols_, p * kStepCols, 8));
+    }
+  }
+
+  Index rows() const { return rows_; }
+  Index cols() const { return cols_; }
+  Index blocks() const { return blocks_; }
+  /// Pairs of groups: ceil(cols / 8). Tables hold 2 * steps() groups.
+  Index steps() const { return steps_; }
+  Index groups() const { return 2 * steps_; }
+  /// Block b: steps() x 16 bytes.
+  const std::uint8_t* block(Index b) const { return data_.data() + b * steps_ * kBlockRows; }
+  std::size_t size_bytes() const { return data_.bytes(); }
+
+ private:
+  Index rows_ = 0, cols_ = 0, blocks_ = 0, steps_ = 0;
+  AlignedBuffer<std::uint8_t> data_;
+};
+
+/// S repacked for the fast path (groups of 5, 32-row blocks). See the file comment.
+class Lut5Signs {
+ public:
+  static constexpr Index kGroup = 5;
+  static constexpr Index kBlockRows = 32;
+  static constexpr Index kStepCols = 15;  // one 16-bit word per row: three groups
+
+  Lut5Signs() = default;
+  explicit Lut5Signs(BitMatrixView s)
+      : rows_(s.rows()), cols_(s.cols()), blocks_((s.rows() + kBlockRows - 1) / kBlockRows),
+        steps_((s.cols() + kStepCols - 1) / kStepCols) {
+    data_.resize(blocks_ * steps_ * kBlockRows);
+    for (Index i = 0; i < rows_; ++i) {
+      const layout::Word* row = s.row_data(i);
+      std::uint16_t* dst = data_.data() + (i / kBlockRows) * steps_ * kBlockRows + i % kBlockRows;
+      for (Index t = 0; t < steps_; ++t)
+        dst[t * kBlockRows] = static_cast<std::uint16_t>(detail::row_bits(row, cols_, t * kStepCols, 15));
+    }
+  }
+
+  Index rows() const { return rows_; }
+  Index cols() const { return cols_; }
+  Index blocks() const { return blocks_; }
+  /// Triples of groups: ceil(cols / 15). Tables hold 3 * steps() groups.
+  Index steps() const { return steps_; }
+  Index groups() const { return 3 * steps_; }
+  /// Block b: steps() x 32 words.
+  const std::uint16_t* block(Index b) const { return data_.data() + b * steps_ * kBlockRows; }
+  std::size_t size_bytes() const { return data_.bytes(); }
+
+ private:
+  Index rows_ = 0, cols_ = 0, blocks_ = 0, steps_ = 0;
+  AlignedBuffer<std::uint16_t> data_;
+};
+
+}  // namespace littlebit::kernels

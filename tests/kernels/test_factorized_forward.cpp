@@ -1,0 +1,167 @@
+// kernels::factorized_forward (fused, one or two paths) against ref::factorized_forward.
+//
+// Exact path bound: the V stage's output t_k carries the sign_gemm bound gamma_D1 sum_j |g_j x_j|
+// (times ell_k); the U stage adds its own over t. Propagated on magnitudes (all signs +1):
+//     |y - y_ref| <= gamma_{D1 + D2 + 2} * M,   M = sum_p |h| . (1 (|ell| . (1 |g . x|)))
+// where D1, D2 are the stages' depths (see test_sign_gemm.cpp). Fast path: measured relative
+// error, which must stay below 1% (the limit), and a twin check that every ISA path gives
+// the same numbers.
+#include <doctest/doctest.h>
+
+#include <cstdio>
+#include <random>
+#include <span>
+#include <vector>
+
+#include "littlebit/core/pack.hpp"
+#include "littlebit/kernels/factorized_forward.hpp"
+#include "littlebit/ref/factorized.hpp"
+#include "support/test_util.hpp"
+
+using namespace littlebit;
+using littlebit::test::RowMatrixXd;
+using littlebit::test::RowMatrixXf;
+using kernels::Arch;
+using kernels::Precision;
+
+namespace {
+
+struct Layer {
+  std::vector<BitMatrix> u, v;
+  std::vector<std::vector<Float16>> h, ell, g;  // FP16 as stored
+  std::vector<ref::FactorizedPath<Float16>> views() const {
+    std::vector<ref::FactorizedPath<Float16>> out;
+    for (std::size_t p = 0; p < u.size(); ++p) out.push_back({h[p], u[p].view(), ell[p], v[p].view(), g[p]});
+    return out;
+  }
+};
+
+Layer random_layer(Index m, Index r, Index n, int paths, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> scale(0.01f, 0.2f);
+  Layer l;
+  for (int p = 0; p < paths; ++p) {
+    l.u.push_back(pack_signs(littlebit::test::random_matrix(m, r, seed + 10 * static_cast<std::uint64_t>(p))));
+    l.v.push_back(pack_signs(littlebit::test::random_matrix(r, n, seed + 10 * static_cast<std::uint64_t>(p) + 1)));
+    for (auto* vec : {&l.h, &l.ell, &l.g}) vec->emplace_back();
+    for (Index i = 0; i < m; ++i) l.h.back().emplace_back(scale(rng));
+    for (Index k = 0; k < r; ++k) l.ell.back().emplace_back(scale(rng));
+    for (Index j = 0; j < n; ++j) l.g.back().emplace_back(scale(rng));
+  }
+  return l;
+}
+
+RowMatrixXf forward(const Layer& l, const RowMatrixXf& x, Precision p, Arch arch, int threads,
+                    kernels::ForwardWorkspace& ws) {
+  std::vector<kernels::PreparedPath> prepared;
+  for (const auto& v : l.views()) prepared.push_back(kernels::PreparedPath::from(v, p));
+  RowMatrixXf y(x.rows(), l.u[0].rows());
+  kernels::factorized_forward(std::span<const kernels::PreparedPath>(prepared), view(x), view(y), ws, {arch, threads});
+  return y;
+}
+
+Index depth(Index k) {
+  const Index steps = (k + 7) / 8;
+  return 1 + 3 + steps + (steps + kernels::kChunkSteps - 1) / kernels::kChunkSteps + 3;
+}
+
+}  // namespace
+
+TEST_CASE("kernels::factorized_forward exact path: within the derived bound of the reference on every path") {
+  struct Shape {
+    Index m, r, n, batch;
+    int paths;
+  };
+  for (const Shape& sh : {Shape{33, 5, 70, 4, 2}, Shape{1, 8, 1, 1, 1}, Shape{17, 8, 65, 3, 2}, Shape{100, 24, 300, 9, 2},
+                          Shape{64, 16, 129, 8, 1}, Shape{40, 8, 4097, 2, 2}, Shape{512, 64, 512, 5, 2}}) {
+    CAPTURE(sh.m);
+    CAPTURE(sh.n);
+    CAPTURE(sh.batch);
+    const Layer l = random_layer(sh.m, sh.r, sh.n, sh.paths, static_cast<std::uint64_t>(sh.m * 31 + sh.n));
+    const RowMatrixXf x = littlebit::test::random_matrix(sh.batch, sh.n, 5).cast<float>();
+    const auto views = l.views();
+    RowMatrixXd want(sh.batch, sh.m), mag(sh.batch, sh.m);
+    ref::factorized_forward(std::span<const ref::FactorizedPath<Float16>>(views), view(x), view(want));
+    // Magnitudes: all signs +1 (zero bits), scales are positive already.
+    Layer plus = l;
+    for (auto& b : plus.u) b = BitMatrix(b.rows(), b.cols());
+    for (auto& b : plus.v) b = BitMatrix(b.rows(), b.cols());
+    const auto plus_views = plus.views();
+    const RowMatrixXf x_abs = x.cwiseAbs();
+    ref::factorized_forward(std::span<const ref::FactorizedPath<Float16>>(plus_views), view(x_abs), view(mag));
+    const double g = littlebit::test::gamma<float>(depth(sh.n) + depth(sh.r) + 2) +
+                     littlebit::test::gamma(sh.n + sh.r + 4);
+    RowMatrixXf first;
+    for (Arch arch : kernels::supported_archs()) {
+      CAPTURE(std::string(kernels::arch_name(arch)));
+      kernels::ForwardWorkspace ws;
+      const RowMatrixXf y = forward(l, x, Precision::kExact, arch, 1, ws);
+      for (Index b = 0; b < sh.batch; ++b)
+        for (Index i = 0; i < sh.m; ++i)
+          REQUIRE(std::abs(static_cast<double>(y(b, i)) - want(b, i)) <= g * mag(b, i));
+      if (first.size() == 0) {
+        first = y;
+      } else {
+        REQUIRE(y == first);
+      }
+      // Threads and a reused workspace change nothing.
+      CHECK(forward(l, x, Precision::kExact, arch, 3, ws) == y);
+    }
+  }
+}
+
+TEST_CASE("kernels::factorized_forward fast path: below 1% relative error, identical on every path and thread count") {
+  const Layer l = random_layer(256, 64, 1024, 2, 77);
+  std::mt19937_64 rng(78);
+  std::normal_distribution<float> normal;
+  RowMatrixXf x(8, 1024);
+  for (Index k = 0; k < x.size(); ++k) x.data()[k] = normal(rng);
+  const auto views = l.views();
+  RowMatrixXd want(8, 256);
+  ref::factorized_forward(std::span<const ref::FactorizedPath<Float16>>(views), view(x), view(want));
+  RowMatrixXf first;
+  for (Arch arch : kernels::supported_archs()) {
+    kernels::ForwardWorkspace ws;
+    const RowMatrixXf y = forward(l, x, Precision::kFast, arch, 1, ws);
+    const double rel = (y.cast<double>() - want).norm() / want.norm();
+    std::printf("kernels: fused forward fast path (%s), 256 x 1024 rank 64, two paths: relative error %.2e\n",
+                std::string(kernels::arch_name(arch)).c_str(), rel);
+    CHECK(rel < 0.01);
+    if (first.size() == 0) {
+      first = y;
+    } else {
+      CHECK(y == first);
+    }
+    CHECK(forward(l, x, Precision::kFast, arch, 2, ws) == y);
+  }
+}
+
+TEST_CASE("kernels::factorized_forward: Float16 activations and input validation") {
+  const Layer l = random_layer(20, 8, 40, 2, 99);
+  std::vector<kernels::PreparedPath> prepared;
+  for (const auto& v : l.views()) prepared.push_back(kernels::PreparedPath::from(v, Precision::kExact));
+  const std::span<const kernels::PreparedPath> ps(prepared);
+  kernels::ForwardWorkspace ws;
+  RowMatrixXf xf = littlebit::test::random_matrix(2, 40, 1).cast<float>();
+  std::vector<Float16> xh;
+  for (Index k = 0; k < xf.size(); ++k) {
+    xh.emplace_back(xf.data()[k]);
+    xf.data()[k] = static_cast<float>(xh.back());
+  }
+  RowMatrixXf yh(2, 20), yf(2, 20);
+  kernels::factorized_forward(ps, MatrixView<const Float16>(xh.data(), 2, 40), view(yh), ws);
+  kernels::factorized_forward(ps, view(std::as_const(xf)), view(yf), ws);
+  CHECK(yh == yf);
+
+  RowMatrixXf bad(2, 41);
+  CHECK_THROWS_WITH_AS(kernels::factorized_forward(ps, view(std::as_const(bad)), view(yf), ws),
+                       doctest::Contains("X: expected shape 2 x 40"), Error);
+  CHECK_THROWS_AS(kernels::factorized_forward(std::span<const kernels::PreparedPath>(), view(std::as_const(xf)), view(yf), ws),
+                  Error);
+  std::vector<kernels::PreparedPath> mixed;
+  mixed.push_back(kernels::PreparedPath::from(l.views()[0], Precision::kExact));
+  mixed.push_back(kernels::PreparedPath::from(l.views()[1], Precision::kFast));
+  CHECK_THROWS_WITH_AS(kernels::factorized_forward(std::span<const kernels::PreparedPath>(mixed), view(std::as_const(xf)),
+                                                   view(yf), ws),
+                       doctest::Contains("different precisions"), Error);
+}
