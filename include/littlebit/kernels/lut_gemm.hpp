@@ -1,7 +1,7 @@
 // littlebit/kernels/lut_gemm.hpp: sign-matrix products by table lookup, the inner kernels.
 //
 // For activation rows bt < nbat (a batch tile) and matrix rows i of blocks [block_begin,
-// block_end), the kernels add one chunk of steps [step_begin, step_end) of the lookup sum
+// block_end), the kernels add one chunk of steps (lut_layout.hpp) of the lookup sum
 //     acc_bt,i = sum_g T_bt[g][e_ig]                  (ref: ref::sign_gemv on u_bt)
 // into a partial sum per row (or start it, when `first`), and store_rows() finishes a row:
 //     y[i] = alpha[i] * (scale * acc_i)  (+ y[i] when accumulating)
@@ -10,11 +10,12 @@
 //
 // Why chunks: a table row is 16 floats per 4 columns, 176 KB for 11008 columns; a batch tile's
 // tables would stream from L2 once per row block. Taking kChunkSteps steps at a time keeps the
-// tile's tables in L1 (4-6 KB per activation row) while every row block passes over them.
+// tile's tables in L1 (4-6 KB per activation row) while every row block passes over them, and
+// the chunk-major layout makes that order a sequential read of the weights.
 //
-// Summation order, the same on every path (so the exact path gives identical floats whatever
-// the ISA): per chunk, even groups and odd groups in two float sums s0, s1 (step order); the
-// row's sum is ((0 + (s0 + s1)_chunk0) + (s0 + s1)_chunk1) + ... The fast path sums integers
+// Summation order, the same on every path for a given chunking (so the exact path gives
+// identical floats whatever the ISA): per chunk, even groups and odd groups in two float sums
+// s0, s1 (step order); the row's sum is ((0 + (s0 + s1)_chunk0) + (s0 + s1)_chunk1) + ... The fast path sums integers
 // (three lookups per step in int16 for kFastAccumSteps steps, widened into int32): exact.
 #pragma once
 
@@ -38,12 +39,12 @@ struct LutOutput {
   bool accumulate = false;        // y[i] += ... instead of y[i] = ...
 };
 
-/// Largest batch tile the kernels take at once, and the steps per chunk.
+/// Largest batch tile the kernels take at once.
 inline constexpr int kMaxBatchTile = 4;
-#ifndef LITTLEBIT_KERNELS_CHUNK_STEPS
-#define LITTLEBIT_KERNELS_CHUNK_STEPS 32
-#endif
-inline constexpr Index kChunkSteps = LITTLEBIT_KERNELS_CHUNK_STEPS;
+/// Software prefetch distance along the weight stream, in bytes: enough lines in flight to
+/// cover DRAM latency at the rate the kernels consume them (measured: the fast path's cold time
+/// at 4096 x 11008 fell from 345 to 250 us with 8 KB into L2).
+inline constexpr Index kPrefetchBytes = 8192;
 
 namespace detail {
 
@@ -56,14 +57,15 @@ inline float finish(const LutOutput& o, Index i, float acc) {
 // ---- exact path -------------------------------------------------------------------------------
 
 inline void lut4_scalar(const Lut4Signs& s, const float* const* tables, float* const* partial, int nbat,
-                        Index block_begin, Index block_end, Index step_begin, Index step_end, bool first) {
+                        Index block_begin, Index block_end, Index c, bool first) {
+  const Index len = s.chunk_length(c), p0 = c * kChunkSteps;
   for (Index b = block_begin; b < block_end; ++b) {
-    const std::uint8_t* idx = s.block(b);
+    const std::uint8_t* idx = s.chunk(c, b);
     for (int bt = 0; bt < nbat; ++bt) {
-      const float* t = tables[bt];
+      const float* t = tables[bt] + 32 * p0;
       for (Index k = 0; k < 16; ++k) {
         float s0 = 0.0f, s1 = 0.0f;
-        for (Index p = step_begin; p < step_end; ++p) {
+        for (Index p = 0; p < len; ++p) {
           const std::uint8_t e = idx[16 * p + k];
           s0 += t[32 * p + (e & 15)];
           s1 += t[32 * p + 16 + (e >> 4)];
@@ -83,16 +85,16 @@ LITTLEBIT_TARGET_AVX2 inline __m256 lookup16_avx2(__m256i e, __m256 lo, __m256 h
 }
 
 LITTLEBIT_TARGET_AVX2 inline void lut4_avx2(const Lut4Signs& s, const float* const* tables, float* const* partial,
-                                            int nbat, Index block_begin, Index block_end, Index step_begin,
-                                            Index step_end, bool first) {
+                                            int nbat, Index block_begin, Index block_end, Index c, bool first) {
   const __m256i nib = _mm256_set1_epi32(15);
+  const Index len = s.chunk_length(c), p0 = c * kChunkSteps;
   for (Index b = block_begin; b < block_end; ++b) {
-    const std::uint8_t* idx = s.block(b);
+    const std::uint8_t* idx = s.chunk(c, b);
     for (int bt = 0; bt < nbat; ++bt) {
-      const float* t = tables[bt];
+      const float* t = tables[bt] + 32 * p0;
       __m256 a0l = _mm256_setzero_ps(), a0h = _mm256_setzero_ps(), a1l = _mm256_setzero_ps(),
              a1h = _mm256_setzero_ps();
-      for (Index p = step_begin; p < step_end; ++p) {
+      for (Index p = 0; p < len; ++p) {
         const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(idx + 16 * p));
         const __m256i vl = _mm256_cvtepu8_epi32(raw), vh = _mm256_cvtepu8_epi32(_mm_srli_si128(raw, 8));
         const __m256 t0l = _mm256_load_ps(t + 32 * p), t0h = _mm256_load_ps(t + 32 * p + 8),
@@ -112,19 +114,27 @@ LITTLEBIT_TARGET_AVX2 inline void lut4_avx2(const Lut4Signs& s, const float* con
 #endif
 
 #if LITTLEBIT_KERNELS_HAS_AVX512
+/// Blocks b..b+NBLK-1 of chunk c for NBAT activation rows. The tile's indices are contiguous
+/// (chunk-major layout): prefetch runs kPrefetchBytes ahead of the read position.
 template <int NBLK, int NBAT>
 LITTLEBIT_TARGET_AVX512 inline void lut4_avx512_tile(const Lut4Signs& s, const float* const* tables,
-                                                     float* const* partial, Index b, Index step_begin,
-                                                     Index step_end, bool first) {
+                                                     float* const* partial, Index b, Index c, bool first) {
+  const Index len = s.chunk_length(c), p0 = c * kChunkSteps;
   const std::uint8_t* idx[NBLK];
   LITTLEBIT_UNROLL
-  for (int k = 0; k < NBLK; ++k) idx[k] = s.block(b + k);
+  for (int k = 0; k < NBLK; ++k) idx[k] = s.chunk(c, b + k);
+  const char* ahead = reinterpret_cast<const char*>(idx[0]) + kPrefetchBytes;
+  const float* t[NBAT];
+  LITTLEBIT_UNROLL
+  for (int bt = 0; bt < NBAT; ++bt) t[bt] = tables[bt] + 32 * p0;
   __m512 a0[NBLK][NBAT], a1[NBLK][NBAT];
   LITTLEBIT_UNROLL
   for (int k = 0; k < NBLK; ++k)
     LITTLEBIT_UNROLL
     for (int bt = 0; bt < NBAT; ++bt) a0[k][bt] = a1[k][bt] = _mm512_setzero_ps();
-  for (Index p = step_begin; p < step_end; ++p) {
+  for (Index p = 0; p < len; ++p) {
+    // The tile reads 16 * NBLK bytes per step: one line ahead per 64 bytes read.
+    if (NBLK >= 4 || (p % (4 / NBLK)) == 0) _mm_prefetch(ahead + 16 * NBLK * p, _MM_HINT_T1);
     __m512i lo[NBLK], hi[NBLK];
     LITTLEBIT_UNROLL
     for (int k = 0; k < NBLK; ++k) {
@@ -133,7 +143,7 @@ LITTLEBIT_TARGET_AVX512 inline void lut4_avx512_tile(const Lut4Signs& s, const f
     }
     LITTLEBIT_UNROLL
     for (int bt = 0; bt < NBAT; ++bt) {
-      const __m512 t0 = _mm512_load_ps(tables[bt] + 32 * p), t1 = _mm512_load_ps(tables[bt] + 32 * p + 16);
+      const __m512 t0 = _mm512_load_ps(t[bt] + 32 * p), t1 = _mm512_load_ps(t[bt] + 32 * p + 16);
       LITTLEBIT_UNROLL
       for (int k = 0; k < NBLK; ++k) {
         a0[k][bt] = _mm512_add_ps(a0[k][bt], _mm512_permutexvar_ps(lo[k], t0));
@@ -154,23 +164,21 @@ LITTLEBIT_TARGET_AVX512 inline void lut4_avx512_tile(const Lut4Signs& s, const f
 template <int NBAT>
 LITTLEBIT_TARGET_AVX512 inline void lut4_avx512_batch(const Lut4Signs& s, const float* const* tables,
                                                       float* const* partial, Index block_begin, Index block_end,
-                                                      Index step_begin, Index step_end, bool first) {
+                                                      Index c, bool first) {
   // Several blocks per table load when few activation rows leave registers free.
   constexpr int kBlocks = NBAT == 1 ? 4 : NBAT == 2 ? 2 : 1;
   Index b = block_begin;
-  for (; b + kBlocks <= block_end; b += kBlocks)
-    lut4_avx512_tile<kBlocks, NBAT>(s, tables, partial, b, step_begin, step_end, first);
-  for (; b < block_end; ++b) lut4_avx512_tile<1, NBAT>(s, tables, partial, b, step_begin, step_end, first);
+  for (; b + kBlocks <= block_end; b += kBlocks) lut4_avx512_tile<kBlocks, NBAT>(s, tables, partial, b, c, first);
+  for (; b < block_end; ++b) lut4_avx512_tile<1, NBAT>(s, tables, partial, b, c, first);
 }
 
 LITTLEBIT_TARGET_AVX512 inline void lut4_avx512(const Lut4Signs& s, const float* const* tables, float* const* partial,
-                                                int nbat, Index block_begin, Index block_end, Index step_begin,
-                                                Index step_end, bool first) {
+                                                int nbat, Index block_begin, Index block_end, Index c, bool first) {
   switch (nbat) {
-    case 1: return lut4_avx512_batch<1>(s, tables, partial, block_begin, block_end, step_begin, step_end, first);
-    case 2: return lut4_avx512_batch<2>(s, tables, partial, block_begin, block_end, step_begin, step_end, first);
-    case 3: return lut4_avx512_batch<3>(s, tables, partial, block_begin, block_end, step_begin, step_end, first);
-    default: return lut4_avx512_batch<4>(s, tables, partial, block_begin, block_end, step_begin, step_end, first);
+    case 1: return lut4_avx512_batch<1>(s, tables, partial, block_begin, block_end, c, first);
+    case 2: return lut4_avx512_batch<2>(s, tables, partial, block_begin, block_end, c, first);
+    case 3: return lut4_avx512_batch<3>(s, tables, partial, block_begin, block_end, c, first);
+    default: return lut4_avx512_batch<4>(s, tables, partial, block_begin, block_end, c, first);
   }
 }
 #endif
@@ -178,14 +186,15 @@ LITTLEBIT_TARGET_AVX512 inline void lut4_avx512(const Lut4Signs& s, const float*
 // ---- fast path --------------------------------------------------------------------------------
 
 inline void lut5_scalar(const Lut5Signs& s, const std::int16_t* const* tables, std::int32_t* const* partial, int nbat,
-                        Index block_begin, Index block_end, Index step_begin, Index step_end, bool first) {
+                        Index block_begin, Index block_end, Index c, bool first) {
+  const Index len = s.chunk_length(c), p0 = c * kChunkSteps;
   for (Index b = block_begin; b < block_end; ++b) {
-    const std::uint16_t* idx = s.block(b);
+    const std::uint16_t* idx = s.chunk(c, b);
     for (int bt = 0; bt < nbat; ++bt) {
-      const std::int16_t* t = tables[bt];
+      const std::int16_t* t = tables[bt] + 96 * p0;
       for (Index k = 0; k < 32; ++k) {
         std::int32_t acc = first ? 0 : partial[bt][32 * b + k];
-        for (Index p = step_begin; p < step_end; ++p) {
+        for (Index p = 0; p < len; ++p) {
           const unsigned w = idx[32 * p + k];
           acc += t[96 * p + (w & 31)] + t[96 * p + 32 + ((w >> 5) & 31)] + t[96 * p + 64 + ((w >> 10) & 31)];
         }
@@ -198,29 +207,34 @@ inline void lut5_scalar(const Lut5Signs& s, const std::int16_t* const* tables, s
 #if LITTLEBIT_KERNELS_HAS_AVX512
 template <int NBAT>
 LITTLEBIT_TARGET_AVX512 inline void lut5_avx512_tile(const Lut5Signs& s, const std::int16_t* const* tables,
-                                                     std::int32_t* const* partial, Index b, Index step_begin,
-                                                     Index step_end, bool first) {
-  const std::uint16_t* idx = s.block(b);
+                                                     std::int32_t* const* partial, Index b, Index c, bool first) {
+  const Index len = s.chunk_length(c), p0 = c * kChunkSteps;
+  const std::uint16_t* idx = s.chunk(c, b);
+  const char* ahead = reinterpret_cast<const char*>(idx) + kPrefetchBytes;
+  const std::int16_t* t[NBAT];
+  LITTLEBIT_UNROLL
+  for (int bt = 0; bt < NBAT; ++bt) t[bt] = tables[bt] + 96 * p0;
   // Widening: vpdpwssd adds adjacent int16 pairs; multiplying by (1, 0) or (0, 1) keeps one of
   // each pair, so even lanes (rows 0, 2, ..) and odd lanes (rows 1, 3, ..) go to their own sums.
   const __m512i even = _mm512_set1_epi32(1), odd = _mm512_set1_epi32(1 << 16);
   __m512i ae[NBAT], ao[NBAT];
   LITTLEBIT_UNROLL
   for (int bt = 0; bt < NBAT; ++bt) ae[bt] = ao[bt] = _mm512_setzero_si512();
-  for (Index p = step_begin; p < step_end;) {
-    const Index end = std::min<Index>(step_end, p + kFastAccumSteps);
+  for (Index p = 0; p < len;) {
+    const Index end = std::min<Index>(len, p + kFastAccumSteps);
     __m512i s16[NBAT];
     LITTLEBIT_UNROLL
     for (int bt = 0; bt < NBAT; ++bt) s16[bt] = _mm512_setzero_si512();
     for (; p < end; ++p) {
+      _mm_prefetch(ahead + 64 * p, _MM_HINT_T1);  // one 64-byte line per step
       const __m512i v0 = _mm512_loadu_si512(idx + 32 * p);
       const __m512i v1 = _mm512_srli_epi16(v0, 5), v2 = _mm512_srli_epi16(v0, 10);  // vpermw: low 5 bits
       LITTLEBIT_UNROLL
       for (int bt = 0; bt < NBAT; ++bt) {
-        const std::int16_t* t = tables[bt] + 96 * p;
-        const __m512i l0 = _mm512_permutexvar_epi16(v0, _mm512_load_si512(t));
-        const __m512i l1 = _mm512_permutexvar_epi16(v1, _mm512_load_si512(t + 32));
-        const __m512i l2 = _mm512_permutexvar_epi16(v2, _mm512_load_si512(t + 64));
+        const std::int16_t* tp = t[bt] + 96 * p;
+        const __m512i l0 = _mm512_permutexvar_epi16(v0, _mm512_load_si512(tp));
+        const __m512i l1 = _mm512_permutexvar_epi16(v1, _mm512_load_si512(tp + 32));
+        const __m512i l2 = _mm512_permutexvar_epi16(v2, _mm512_load_si512(tp + 64));
         s16[bt] = _mm512_add_epi16(s16[bt], _mm512_add_epi16(l0, _mm512_add_epi16(l1, l2)));
       }
     }
@@ -249,13 +263,13 @@ LITTLEBIT_TARGET_AVX512 inline void lut5_avx512_tile(const Lut5Signs& s, const s
 
 LITTLEBIT_TARGET_AVX512 inline void lut5_avx512(const Lut5Signs& s, const std::int16_t* const* tables,
                                                 std::int32_t* const* partial, int nbat, Index block_begin,
-                                                Index block_end, Index step_begin, Index step_end, bool first) {
+                                                Index block_end, Index c, bool first) {
   for (Index b = block_begin; b < block_end; ++b) {
     switch (nbat) {
-      case 1: lut5_avx512_tile<1>(s, tables, partial, b, step_begin, step_end, first); break;
-      case 2: lut5_avx512_tile<2>(s, tables, partial, b, step_begin, step_end, first); break;
-      case 3: lut5_avx512_tile<3>(s, tables, partial, b, step_begin, step_end, first); break;
-      default: lut5_avx512_tile<4>(s, tables, partial, b, step_begin, step_end, first); break;
+      case 1: lut5_avx512_tile<1>(s, tables, partial, b, c, first); break;
+      case 2: lut5_avx512_tile<2>(s, tables, partial, b, c, first); break;
+      case 3: lut5_avx512_tile<3>(s, tables, partial, b, c, first); break;
+      default: lut5_avx512_tile<4>(s, tables, partial, b, c, first); break;
     }
   }
 }
@@ -263,33 +277,30 @@ LITTLEBIT_TARGET_AVX512 inline void lut5_avx512(const Lut5Signs& s, const std::i
 
 }  // namespace detail
 
-/// Exact path: adds steps [step_begin, step_end) of blocks [block_begin, block_end) into the
-/// partial sums (16 per block, padded rows included) of nbat <= kMaxBatchTile activation rows.
+/// Exact path: adds chunk c of blocks [block_begin, block_end) into the partial sums (16 per
+/// block, padded rows included) of nbat <= kMaxBatchTile activation rows (starts them if first).
 inline void lut4_accumulate(Arch arch, const Lut4Signs& s, const float* const* tables, float* const* partial, int nbat,
-                            Index block_begin, Index block_end, Index step_begin, Index step_end, bool first) {
+                            Index block_begin, Index block_end, Index c, bool first) {
 #if LITTLEBIT_KERNELS_HAS_AVX512
-  if (arch == Arch::kAvx512)
-    return detail::lut4_avx512(s, tables, partial, nbat, block_begin, block_end, step_begin, step_end, first);
+  if (arch == Arch::kAvx512) return detail::lut4_avx512(s, tables, partial, nbat, block_begin, block_end, c, first);
 #endif
 #if LITTLEBIT_KERNELS_HAS_AVX2
-  if (arch == Arch::kAvx2)
-    return detail::lut4_avx2(s, tables, partial, nbat, block_begin, block_end, step_begin, step_end, first);
+  if (arch == Arch::kAvx2) return detail::lut4_avx2(s, tables, partial, nbat, block_begin, block_end, c, first);
 #endif
   (void)arch;
-  detail::lut4_scalar(s, tables, partial, nbat, block_begin, block_end, step_begin, step_end, first);
+  detail::lut4_scalar(s, tables, partial, nbat, block_begin, block_end, c, first);
 }
 
 /// Fast path: the same with int16 tables and int32 partial sums (32 per block). Every path
 /// computes the same integers; AVX-512 is the one built for speed.
 inline void lut5_accumulate(Arch arch, const Lut5Signs& s, const std::int16_t* const* tables,
-                            std::int32_t* const* partial, int nbat, Index block_begin, Index block_end,
-                            Index step_begin, Index step_end, bool first) {
+                            std::int32_t* const* partial, int nbat, Index block_begin, Index block_end, Index c,
+                            bool first) {
 #if LITTLEBIT_KERNELS_HAS_AVX512
-  if (arch == Arch::kAvx512)
-    return detail::lut5_avx512(s, tables, partial, nbat, block_begin, block_end, step_begin, step_end, first);
+  if (arch == Arch::kAvx512) return detail::lut5_avx512(s, tables, partial, nbat, block_begin, block_end, c, first);
 #endif
   (void)arch;
-  detail::lut5_scalar(s, tables, partial, nbat, block_begin, block_end, step_begin, step_end, first);
+  detail::lut5_scalar(s, tables, partial, nbat, block_begin, block_end, c, first);
 }
 
 namespace detail {

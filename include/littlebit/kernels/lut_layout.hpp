@@ -17,8 +17,14 @@
 //                                   | pattern(row 32b + k, group 3t + 2) << 10.
 // Rows past `rows` and columns past `cols` are +1 (pattern bits 0): padded columns meet zero
 // table inputs, padded rows are never stored.
+//
+// Storage is chunk-major: steps are cut into chunks of kChunkSteps (the last may be shorter) and
+// stored [chunk][block][step within chunk][row within block], the order in which the kernels
+// walk them (a chunk's tables stay in L1 while every row block passes over them), so that a
+// product reads its weights as one sequential stream from DRAM.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 #include "littlebit/core/aligned_buffer.hpp"
@@ -27,6 +33,9 @@
 #include "littlebit/core/config.hpp"
 
 namespace littlebit::kernels {
+
+/// Steps per chunk of the layouts below (see the file comment).
+inline constexpr Index kChunkSteps = 32;
 
 namespace detail {
 
@@ -39,6 +48,14 @@ inline std::uint32_t row_bits(const layout::Word* row, Index cols, Index j, int 
   if (s + static_cast<unsigned>(count) > 64 && (w + 1) * layout::kWordBits < cols) v |= row[w + 1] << (64 - s);
   const Index valid = cols - j < count ? cols - j : count;
   return static_cast<std::uint32_t>(v & ((layout::Word{1} << valid) - 1));
+}
+
+/// Offset (in elements) of step p of block b in a chunk-major layout of `blocks` blocks of
+/// `block_rows` rows and `steps` steps.
+inline Index chunk_major_offset(Index p, Index b, Index blocks, Index steps, Index block_rows) {
+  const Index c = p / kChunkSteps, begin = c * kChunkSteps;
+  const Index len = std::min(kChunkSteps, steps - begin);
+  return (begin * blocks + b * len + (p - begin)) * block_rows;
 }
 
 }  // namespace detail
@@ -57,9 +74,9 @@ class Lut4Signs {
     data_.resize(blocks_ * steps_ * kBlockRows);
     for (Index i = 0; i < rows_; ++i) {
       const layout::Word* row = s.row_data(i);
-      std::uint8_t* dst = data_.data() + (i / kBlockRows) * steps_ * kBlockRows + i % kBlockRows;
       for (Index p = 0; p < steps_; ++p)
-        dst[p * kBlockRows] = static_cast<std::uint8_t>(detail::row_bits(row, cols_, p * kStepCols, 8));
+        data_[detail::chunk_major_offset(p, i / kBlockRows, blocks_, steps_, kBlockRows) + i % kBlockRows] =
+            static_cast<std::uint8_t>(detail::row_bits(row, cols_, p * kStepCols, 8));
     }
   }
 
@@ -69,8 +86,12 @@ class Lut4Signs {
   /// Pairs of groups: ceil(cols / 8). Tables hold 2 * steps() groups.
   Index steps() const { return steps_; }
   Index groups() const { return 2 * steps_; }
-  /// Block b: steps() x 16 bytes.
-  const std::uint8_t* block(Index b) const { return data_.data() + b * steps_ * kBlockRows; }
+  /// Chunk c of block b: chunk_length(c) x 16 bytes.
+  const std::uint8_t* chunk(Index c, Index b) const {
+    return data_.data() + detail::chunk_major_offset(c * kChunkSteps, b, blocks_, steps_, kBlockRows);
+  }
+  Index chunks() const { return (steps_ + kChunkSteps - 1) / kChunkSteps; }
+  Index chunk_length(Index c) const { return std::min(kChunkSteps, steps_ - c * kChunkSteps); }
   std::size_t size_bytes() const { return data_.bytes(); }
 
  private:
@@ -92,9 +113,9 @@ class Lut5Signs {
     data_.resize(blocks_ * steps_ * kBlockRows);
     for (Index i = 0; i < rows_; ++i) {
       const layout::Word* row = s.row_data(i);
-      std::uint16_t* dst = data_.data() + (i / kBlockRows) * steps_ * kBlockRows + i % kBlockRows;
       for (Index t = 0; t < steps_; ++t)
-        dst[t * kBlockRows] = static_cast<std::uint16_t>(detail::row_bits(row, cols_, t * kStepCols, 15));
+        data_[detail::chunk_major_offset(t, i / kBlockRows, blocks_, steps_, kBlockRows) + i % kBlockRows] =
+            static_cast<std::uint16_t>(detail::row_bits(row, cols_, t * kStepCols, 15));
     }
   }
 
@@ -104,8 +125,12 @@ class Lut5Signs {
   /// Triples of groups: ceil(cols / 15). Tables hold 3 * steps() groups.
   Index steps() const { return steps_; }
   Index groups() const { return 3 * steps_; }
-  /// Block b: steps() x 32 words.
-  const std::uint16_t* block(Index b) const { return data_.data() + b * steps_ * kBlockRows; }
+  /// Chunk c of block b: chunk_length(c) x 32 words.
+  const std::uint16_t* chunk(Index c, Index b) const {
+    return data_.data() + detail::chunk_major_offset(c * kChunkSteps, b, blocks_, steps_, kBlockRows);
+  }
+  Index chunks() const { return (steps_ + kChunkSteps - 1) / kChunkSteps; }
+  Index chunk_length(Index c) const { return std::min(kChunkSteps, steps_ - c * kChunkSteps); }
   std::size_t size_bytes() const { return data_.bytes(); }
 
  private:

@@ -149,9 +149,8 @@ inline void run_blocks_at(const PreparedSigns& s, Arch arch, LutWorkspace& ws, i
       tables[bt] = ws.tables_f32.data() + ws.table_stride * (slot0 + bt);
       partial[bt] = ws.partial_f32.data() + ws.partial_stride * (slot0 + bt);
     }
-    const Index steps = s.lut4().steps();
-    for (Index c = 0; c == 0 || c < steps; c += kChunkSteps)
-      lut4_accumulate(arch, s.lut4(), tables, partial, nbat, b0, b1, c, std::min(steps, c + kChunkSteps), c == 0);
+    const Index chunks = std::max<Index>(1, s.lut4().chunks());  // 0 columns: one empty chunk zeroes the sums
+    for (Index c = 0; c < chunks; ++c) lut4_accumulate(arch, s.lut4(), tables, partial, nbat, b0, b1, c, c == 0);
     for (int bt = 0; bt < nbat; ++bt)
       store_rows(arch, out[bt], partial[bt], 16 * b0, std::min<Index>(16 * b1, s.rows()));
   } else {
@@ -161,9 +160,8 @@ inline void run_blocks_at(const PreparedSigns& s, Arch arch, LutWorkspace& ws, i
       tables[bt] = ws.tables_i16.data() + ws.table_stride * (slot0 + bt);
       partial[bt] = ws.partial_i32.data() + ws.partial_stride * (slot0 + bt);
     }
-    const Index steps = s.lut5().steps();
-    for (Index c = 0; c == 0 || c < steps; c += kChunkSteps)
-      lut5_accumulate(arch, s.lut5(), tables, partial, nbat, b0, b1, c, std::min(steps, c + kChunkSteps), c == 0);
+    const Index chunks = std::max<Index>(1, s.lut5().chunks());
+    for (Index c = 0; c < chunks; ++c) lut5_accumulate(arch, s.lut5(), tables, partial, nbat, b0, b1, c, c == 0);
     for (int bt = 0; bt < nbat; ++bt)
       store_rows(arch, out[bt], partial[bt], 32 * b0, std::min<Index>(32 * b1, s.rows()));
   }
