@@ -73,7 +73,9 @@ TEST_CASE("kernels::factorized_forward exact path: within the derived bound of t
     int paths;
   };
   for (const Shape& sh : {Shape{33, 5, 70, 4, 2}, Shape{1, 8, 1, 1, 1}, Shape{17, 8, 65, 3, 2}, Shape{100, 24, 300, 9, 2},
-                          Shape{64, 16, 129, 8, 1}, Shape{40, 8, 4097, 2, 2}, Shape{512, 64, 512, 5, 2}}) {
+                          Shape{64, 16, 129, 8, 1}, Shape{40, 8, 4097, 2, 2}, Shape{512, 64, 512, 5, 2},
+                          // a real layer: 4096 x 11008 at its 0.1 BPW rank, both paths
+                          Shape{4096, 128, 11008, 2, 2}}) {
     CAPTURE(sh.m);
     CAPTURE(sh.n);
     CAPTURE(sh.batch);

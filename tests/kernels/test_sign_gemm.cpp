@@ -48,6 +48,7 @@ std::vector<Case> cases() {
   c.push_back({37, 130, 512});
   c.push_back({544, 1024, 2});  // a real V_sign^T shape (1024 x 1024 at 0.55 BPW) and U_sign shape
   c.push_back({1024, 544, 2});
+  c.push_back({800, 11008, 3});  // the V stage of 4096 x 11008 at 0.55 BPW
   return c;
 }
 

@@ -28,6 +28,8 @@
 #include "littlebit/kernels/lut_layout.hpp"
 #include "littlebit/kernels/lut_tables.hpp"
 
+#include <xsimd/xsimd.hpp>
+
 LITTLEBIT_KERNELS_BEGIN_IGNORE_PR105593
 namespace littlebit::kernels {
 
@@ -305,9 +307,24 @@ inline void lut5_accumulate(Arch arch, const Lut5Signs& s, const std::int16_t* c
 
 namespace detail {
 
+/// The portable epilogue: xsimd batches of the translation unit's ISA, scalars for the tail.
 template <class Acc>
 void store_rows_scalar(const LutOutput& o, const Acc* acc, Index row_begin, Index row_end) {
-  for (Index i = row_begin; i < row_end; ++i) o.y[i] = finish(o, i, static_cast<float>(acc[i]));
+  Index i = row_begin;
+#if !defined(XSIMD_NO_SUPPORTED_ARCHITECTURE)
+  using B = xsimd::batch<float>;
+  constexpr Index kLanes = static_cast<Index>(B::size);
+  const B scale(o.scale);
+  alignas(64) float a[kLanes];
+  for (; i + kLanes <= row_end; i += kLanes) {
+    for (Index l = 0; l < kLanes; ++l) a[l] = static_cast<float>(acc[i + l]);
+    B v = scale * B::load_aligned(a);  // the order of finish(): alpha * (scale * acc) (+ y)
+    if (o.alpha != nullptr) v = B::load_unaligned(o.alpha + i) * v;
+    if (o.accumulate) v = B::load_unaligned(o.y + i) + v;
+    v.store_unaligned(o.y + i);
+  }
+#endif
+  for (; i < row_end; ++i) o.y[i] = finish(o, i, static_cast<float>(acc[i]));
 }
 
 #if LITTLEBIT_KERNELS_HAS_AVX512

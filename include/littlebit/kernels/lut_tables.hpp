@@ -20,6 +20,8 @@
 #include "littlebit/core/float16.hpp"
 #include "littlebit/kernels/arch.hpp"
 
+#include <xsimd/xsimd.hpp>
+
 LITTLEBIT_KERNELS_BEGIN_IGNORE_PR105593
 namespace littlebit::kernels {
 
@@ -66,8 +68,33 @@ void build_tables_f32(Arch, const T* x, const float* scale, Index k, Index group
 
 namespace detail {
 
+/// The portable path: xsimd batches of the translation unit's own ISA (SSE2 on a baseline x86-64
+/// build, NEON on ARM), plain scalars where xsimd has no architecture.
 template <class T>
 void build_tables_f32_scalar(const T* x, const float* scale, Index k, Index groups, float* tables) {
+#if !defined(XSIMD_NO_SUPPORTED_ARCHITECTURE)
+  using B = xsimd::batch<float>;
+  constexpr std::size_t kLanes = B::size;
+  if constexpr (16 % kLanes == 0) {
+    constexpr std::size_t kParts = 16 / kLanes;
+    B s[4][kParts];
+    for (int q = 0; q < 4; ++q)
+      for (std::size_t h = 0; h < kParts; ++h) s[q][h] = B::load_unaligned(kSign4[q] + h * kLanes);
+    for (Index g = 0; g < groups; ++g) {
+      const B u0(input_at(x, scale, 4 * g, k)), u1(input_at(x, scale, 4 * g + 1, k)),
+          u2(input_at(x, scale, 4 * g + 2, k)), u3(input_at(x, scale, 4 * g + 3, k));
+      for (std::size_t h = 0; h < kParts; ++h) {
+        // u * s is an exact sign flip: the order ((s0 u0 + s1 u1) + s2 u2) + s3 u3 of every path.
+        B t = u0 * s[0][h];
+        t = t + u1 * s[1][h];
+        t = t + u2 * s[2][h];
+        t = t + u3 * s[3][h];
+        t.store_unaligned(tables + 16 * g + static_cast<Index>(h * kLanes));
+      }
+    }
+    return;
+  }
+#endif
   for (Index g = 0; g < groups; ++g) {
     const float u0 = input_at(x, scale, 4 * g, k), u1 = input_at(x, scale, 4 * g + 1, k),
                 u2 = input_at(x, scale, 4 * g + 2, k), u3 = input_at(x, scale, 4 * g + 3, k);
