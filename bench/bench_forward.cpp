@@ -6,6 +6,7 @@
 //   forward_fast/<out>x<in>/bpw:<b>/batch:<k>/threads:<t>[/f16][/cold]  fastest path (int16 tables)
 //   dense_openblas/<out>x<in>/batch:<k>/threads:<t>[/cold]              cblas_sgemv / cblas_sgemm
 //   dense_eigen/<out>x<in>/batch:<k>/threads:<t>[/cold]                 Eigen GEMV / GEMM (FP32)
+//   fixed_cost/<out>x<in>/<exact|fast>/threads:<t>                       per-call cost at rank 8
 //   limits/dram_read/threads:<t>, limits/lookup_f32, limits/lookup_i16   the machine's limits
 // Cold variants rotate over copies of the weights totalling more than 4x the last-level cache,
 // so every call streams its weights from DRAM; warm variants reuse one copy. Every (layer,
@@ -229,6 +230,40 @@ void forward(benchmark::State& st, Index m, Index n, double bpw, Index batch, in
   st.counters["rank"] = static_cast<double>(l.rank);
 }
 
+/// The per-call fixed cost: a rank-8 two-path layer, whose products are negligible, so what
+/// remains is tables of the input (both paths), thread start-up and barriers, and the epilogues.
+void fixed_cost(benchmark::State& st, Index m, Index n, int threads, Precision p) {
+  static std::map<std::pair<Index, Index>, std::unique_ptr<Layer>> cache;
+  auto& slot = cache[{m, n}];
+  if (!slot) {
+    slot = std::make_unique<Layer>();
+    slot->m = m;
+    slot->n = n;
+    slot->rank = 8;
+    for (int k = 0; k < 2; ++k) {
+      slot->u.emplace_back(m, 8);
+      slot->v.emplace_back(8, n);
+      slot->h.emplace_back(static_cast<std::size_t>(m), littlebit::Float16(0.01f));
+      slot->ell.emplace_back(std::size_t{8}, littlebit::Float16(0.01f));
+      slot->g.emplace_back(static_cast<std::size_t>(n), littlebit::Float16(0.01f));
+    }
+  }
+  const auto& prepared = slot->prepare(p);
+  const Activations& a = activations(1, n);
+  RowMatrixXf y(1, m);
+  littlebit::kernels::ForwardWorkspace ws;
+  const littlebit::kernels::ForwardOptions o{littlebit::kernels::best_arch(), threads};
+  auto run = [&] {
+    littlebit::kernels::factorized_forward(std::span<const littlebit::kernels::PreparedPath>(prepared),
+                                           littlebit::MatrixView<const float>(a.f32.data(), 1, n), littlebit::view(y), ws, o);
+  };
+  run();
+  for (auto _ : st) {
+    run();
+    benchmark::DoNotOptimize(y.data());
+  }
+}
+
 // ---- dense baselines --------------------------------------------------------------------------
 
 const RowMatrixXf& dense_weight(Index m, Index n, int copy) {
@@ -417,6 +452,15 @@ const bool registered = [] {
               ->Unit(benchmark::kMicrosecond);
         }
   }
+  for (auto [m, n] : shapes)
+    for (Precision p : {Precision::kExact, Precision::kFast})
+      for (int threads : {1, 2})
+        benchmark::RegisterBenchmark(("fixed_cost/" + std::to_string(m) + "x" + std::to_string(n) + "/" +
+                                      (p == Precision::kExact ? "exact" : "fast") + "/threads:" + std::to_string(threads))
+                                         .c_str(),
+                                     fixed_cost, m, n, threads, p)
+            ->UseRealTime()
+            ->Unit(benchmark::kMicrosecond);
   for (int threads : {1, 2})
     benchmark::RegisterBenchmark(("limits/dram_read/threads:" + std::to_string(threads)).c_str(), limit_dram_read, threads)
         ->UseRealTime()

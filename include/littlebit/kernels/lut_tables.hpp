@@ -11,6 +11,7 @@
 // Activations may be float, Float16 or BFloat16 (converted exactly to float first).
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -130,23 +131,29 @@ LITTLEBIT_TARGET_AVX2 void build_tables_f32_avx2(const T* x, const float* scale,
                           {_mm256_loadu_ps(kSign4[1]), _mm256_loadu_ps(kSign4[1] + 8)},
                           {_mm256_loadu_ps(kSign4[2]), _mm256_loadu_ps(kSign4[2] + 8)},
                           {_mm256_loadu_ps(kSign4[3]), _mm256_loadu_ps(kSign4[3] + 8)}};
-  alignas(32) float u[8];
-  for (Index g = 0; g < groups; g += 2) {
-    if (8 * (g / 2 + 1) <= k) {  // 8 whole inputs: vector load (and scale)
-      __m256 v = load8_avx2(x + 4 * g);
-      if (scale != nullptr) v = _mm256_mul_ps(v, _mm256_loadu_ps(scale + 4 * g));
-      _mm256_store_ps(u, v);
-    } else {
-      for (int q = 0; q < 8; ++q) u[q] = input_at(x, scale, 4 * g + q, k);
+  // u staged 256 inputs at a time (see build_tables_f32_avx512).
+  constexpr Index kStage = 256;
+  alignas(32) float u[kStage];
+  for (Index g0 = 0; g0 < groups; g0 += kStage / 4) {
+    const Index j0 = 4 * g0;
+    const Index ng = std::min<Index>(kStage / 4, groups - g0);
+    for (Index j = 0; j < 4 * ng; j += 8) {
+      if (j0 + j + 8 <= k) {
+        __m256 v = load8_avx2(x + j0 + j);
+        if (scale != nullptr) v = _mm256_mul_ps(v, _mm256_loadu_ps(scale + j0 + j));
+        _mm256_store_ps(u + j, v);
+      } else {
+        for (Index q = 0; q < 8; ++q) u[j + q] = input_at(x, scale, j0 + j + q, k);
+      }
     }
-    for (Index h = 0; h < 2 && g + h < groups; ++h) {
+    for (Index h = 0; h < ng; ++h) {
       const float* uu = u + 4 * h;
       for (int half = 0; half < 2; ++half) {
         __m256 t = _mm256_mul_ps(_mm256_set1_ps(uu[0]), s[0][half]);
         t = _mm256_add_ps(t, _mm256_mul_ps(_mm256_set1_ps(uu[1]), s[1][half]));
         t = _mm256_add_ps(t, _mm256_mul_ps(_mm256_set1_ps(uu[2]), s[2][half]));
         t = _mm256_add_ps(t, _mm256_mul_ps(_mm256_set1_ps(uu[3]), s[3][half]));
-        _mm256_store_ps(tables + 16 * (g + h) + 8 * half, t);
+        _mm256_store_ps(tables + 16 * (g0 + h) + 8 * half, t);
       }
     }
   }
@@ -172,23 +179,30 @@ LITTLEBIT_TARGET_AVX512 void build_tables_f32_avx512(const T* x, const float* sc
                                                      float* tables) {
   const __m512 s0 = _mm512_loadu_ps(kSign4[0]), s1 = _mm512_loadu_ps(kSign4[1]), s2 = _mm512_loadu_ps(kSign4[2]),
                s3 = _mm512_loadu_ps(kSign4[3]);
-  alignas(64) float u[16];
-  for (Index g = 0; g < groups; g += 4) {
-    if (16 * (g / 4 + 1) <= k) {  // 16 whole inputs
-      __m512 v = load16_avx512(x + 4 * g);
-      if (scale != nullptr) v = _mm512_mul_ps(v, _mm512_loadu_ps(scale + 4 * g));
-      _mm512_store_ps(u, v);
-    } else {
-      for (int q = 0; q < 16; ++q) u[q] = input_at(x, scale, 4 * g + q, k);
+  // u = x . scale is staged 256 inputs at a time, so that the broadcasts read values stored well
+  // before (a broadcast right after the 64-byte store it reads from stalls on store forwarding).
+  constexpr Index kStage = 256;
+  alignas(64) float u[kStage];
+  for (Index g0 = 0; g0 < groups; g0 += kStage / 4) {
+    const Index j0 = 4 * g0;
+    const Index ng = std::min<Index>(kStage / 4, groups - g0);
+    for (Index j = 0; j < 4 * ng; j += 16) {
+      if (j0 + j + 16 <= k) {
+        __m512 v = load16_avx512(x + j0 + j);
+        if (scale != nullptr) v = _mm512_mul_ps(v, _mm512_loadu_ps(scale + j0 + j));
+        _mm512_store_ps(u + j, v);
+      } else {
+        for (Index q = 0; q < 16; ++q) u[j + q] = input_at(x, scale, j0 + j + q, k);
+      }
     }
-    for (Index h = 0; h < 4 && g + h < groups; ++h) {
+    for (Index h = 0; h < ng; ++h) {
       const float* uu = u + 4 * h;
       // s * u is an exact sign flip and fma(u, s, t) = round(t +- u): the scalar evaluation order.
       __m512 t = _mm512_mul_ps(_mm512_set1_ps(uu[0]), s0);
       t = _mm512_fmadd_ps(_mm512_set1_ps(uu[1]), s1, t);
       t = _mm512_fmadd_ps(_mm512_set1_ps(uu[2]), s2, t);
       t = _mm512_fmadd_ps(_mm512_set1_ps(uu[3]), s3, t);
-      _mm512_store_ps(tables + 16 * (g + h), t);
+      _mm512_store_ps(tables + 16 * (g0 + h), t);
     }
   }
 }
