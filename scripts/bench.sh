@@ -12,6 +12,7 @@
 # this CPU unless OPENBLAS_CORETYPE names it (Cooperlake: AVX-512 with BF16).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+scripts/setup.sh bench
 filter=${1:-'^(forward|forward_fast|dense_openblas|dense_eigen|limits|fixed_cost)/'}
 cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build/release -j "$(nproc)" --target littlebit_bench

@@ -5,6 +5,7 @@
 #   scripts/setup.sh            build + test dependencies (compiler, CMake, Ninja, Eigen, xsimd,
 #                               doctest, Google Benchmark, nlohmann-json, OpenBLAS, CLI11,
 #                               Debian's python3-torch for the independent golden cross-check)
+#   scripts/setup.sh bench      the same and python3-matplotlib (scripts/bench.sh's plot)
 #
 # Needs root (or sudo) only when something is missing.
 set -euo pipefail
@@ -24,6 +25,8 @@ packages=(
   libcli11-dev     # command lines of the examples
   python3-torch    # tests: golden vectors generated independently (tests/tools/make_golden.py)
 )
+
+if [ "${1:-}" = bench ]; then packages+=(python3-matplotlib); fi
 
 missing=()
 for p in "${packages[@]}"; do
