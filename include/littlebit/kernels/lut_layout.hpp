@@ -60,15 +60,19 @@ inline Index chunk_major_offset(Index p, Index b, Index blocks, Index steps, Ind
 
 }  // namespace detail
 
-/// S repacked for the exact path (groups of 4, 16-row blocks). See the file comment.
-class Lut4Signs {
+/// S repacked for table lookups over groups of `Group` signs, `BlockRows` rows per block, one
+/// `Element` per row per step holding `GroupsPerStep` consecutive patterns (least significant
+/// first). See the file comment.
+template <int Group, Index BlockRows, class Element, int GroupsPerStep>
+class LutSigns {
  public:
-  static constexpr Index kGroup = 4;
-  static constexpr Index kBlockRows = 16;
-  static constexpr Index kStepCols = 8;  // one byte per row: two groups
+  static constexpr Index kGroup = Group;
+  static constexpr Index kBlockRows = BlockRows;
+  static constexpr Index kStepCols = Group * GroupsPerStep;
+  static_assert(kStepCols <= 8 * static_cast<Index>(sizeof(Element)), "a step's patterns fit one element");
 
-  Lut4Signs() = default;
-  explicit Lut4Signs(BitMatrixView s)
+  LutSigns() = default;
+  explicit LutSigns(BitMatrixView s)
       : rows_(s.rows()), cols_(s.cols()), blocks_((s.rows() + kBlockRows - 1) / kBlockRows),
         steps_((s.cols() + kStepCols - 1) / kStepCols) {
     data_.resize(blocks_ * steps_ * kBlockRows);
@@ -76,18 +80,18 @@ class Lut4Signs {
       const layout::Word* row = s.row_data(i);
       for (Index p = 0; p < steps_; ++p)
         data_[detail::chunk_major_offset(p, i / kBlockRows, blocks_, steps_, kBlockRows) + i % kBlockRows] =
-            static_cast<std::uint8_t>(detail::row_bits(row, cols_, p * kStepCols, 8));
+            static_cast<Element>(detail::row_bits(row, cols_, p * kStepCols, static_cast<int>(kStepCols)));
     }
   }
 
   Index rows() const { return rows_; }
   Index cols() const { return cols_; }
   Index blocks() const { return blocks_; }
-  /// Pairs of groups: ceil(cols / 8). Tables hold 2 * steps() groups.
+  /// ceil(cols / kStepCols). Tables hold groups() = GroupsPerStep * steps() groups.
   Index steps() const { return steps_; }
-  Index groups() const { return 2 * steps_; }
-  /// Chunk c of block b: chunk_length(c) x 16 bytes.
-  const std::uint8_t* chunk(Index c, Index b) const {
+  Index groups() const { return GroupsPerStep * steps_; }
+  /// Chunk c of block b: chunk_length(c) x kBlockRows elements.
+  const Element* chunk(Index c, Index b) const {
     return data_.data() + detail::chunk_major_offset(c * kChunkSteps, b, blocks_, steps_, kBlockRows);
   }
   Index chunks() const { return (steps_ + kChunkSteps - 1) / kChunkSteps; }
@@ -96,46 +100,12 @@ class Lut4Signs {
 
  private:
   Index rows_ = 0, cols_ = 0, blocks_ = 0, steps_ = 0;
-  AlignedBuffer<std::uint8_t> data_;
+  AlignedBuffer<Element> data_;
 };
 
-/// S repacked for the fast path (groups of 5, 32-row blocks). See the file comment.
-class Lut5Signs {
- public:
-  static constexpr Index kGroup = 5;
-  static constexpr Index kBlockRows = 32;
-  static constexpr Index kStepCols = 15;  // one 16-bit word per row: three groups
-
-  Lut5Signs() = default;
-  explicit Lut5Signs(BitMatrixView s)
-      : rows_(s.rows()), cols_(s.cols()), blocks_((s.rows() + kBlockRows - 1) / kBlockRows),
-        steps_((s.cols() + kStepCols - 1) / kStepCols) {
-    data_.resize(blocks_ * steps_ * kBlockRows);
-    for (Index i = 0; i < rows_; ++i) {
-      const layout::Word* row = s.row_data(i);
-      for (Index t = 0; t < steps_; ++t)
-        data_[detail::chunk_major_offset(t, i / kBlockRows, blocks_, steps_, kBlockRows) + i % kBlockRows] =
-            static_cast<std::uint16_t>(detail::row_bits(row, cols_, t * kStepCols, 15));
-    }
-  }
-
-  Index rows() const { return rows_; }
-  Index cols() const { return cols_; }
-  Index blocks() const { return blocks_; }
-  /// Triples of groups: ceil(cols / 15). Tables hold 3 * steps() groups.
-  Index steps() const { return steps_; }
-  Index groups() const { return 3 * steps_; }
-  /// Chunk c of block b: chunk_length(c) x 32 words.
-  const std::uint16_t* chunk(Index c, Index b) const {
-    return data_.data() + detail::chunk_major_offset(c * kChunkSteps, b, blocks_, steps_, kBlockRows);
-  }
-  Index chunks() const { return (steps_ + kChunkSteps - 1) / kChunkSteps; }
-  Index chunk_length(Index c) const { return std::min(kChunkSteps, steps_ - c * kChunkSteps); }
-  std::size_t size_bytes() const { return data_.bytes(); }
-
- private:
-  Index rows_ = 0, cols_ = 0, blocks_ = 0, steps_ = 0;
-  AlignedBuffer<std::uint16_t> data_;
-};
+/// The exact path's layout: groups of 4, 16-row blocks, a byte (two patterns) per row per step.
+using Lut4Signs = LutSigns<4, 16, std::uint8_t, 2>;
+/// The fast path's layout: groups of 5, 32-row blocks, a 16-bit word (three patterns) per row per step.
+using Lut5Signs = LutSigns<5, 32, std::uint16_t, 3>;
 
 }  // namespace littlebit::kernels
