@@ -23,6 +23,7 @@ packages=(
   libopenblas-dev  # dense baseline in the benchmarks
   libomp-dev       # OpenMP for clang builds (GCC ships its own libgomp)
   libcli11-dev     # command lines of the examples
+  libstb-dev       # PNG output of examples/factorize_layer
   python3-torch    # tests: golden vectors generated independently (tests/tools/make_golden.py)
 )
 
