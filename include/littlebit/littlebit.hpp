@@ -22,6 +22,8 @@
 #include "littlebit/kernels/sign_gemm.hpp"
 #include "littlebit/io/mapped_file.hpp"
 #include "littlebit/io/safetensors.hpp"
+#include "littlebit/linalg/randomized_svd.hpp"
+#include "littlebit/quant/dual_svid.hpp"
 #include "littlebit/quant/rank_solver.hpp"
 #include "littlebit/ref/dual_svid.hpp"
 #include "littlebit/ref/factorized.hpp"

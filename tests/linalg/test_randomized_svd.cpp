@@ -88,9 +88,10 @@ TEST_CASE_TEMPLATE("randomized_svd: decaying spectrum, within the proven bound a
     CHECK(orthogonality_loss(t.V) <= 10.0 * double(r + p) * double(std::numeric_limits<Scalar>::epsilon()));
     for (Index i = 1; i < r; ++i) CHECK(t.S(i) <= t.S(i - 1));
   }
-  // With two power iterations the decaying spectrum sits at the optimum (what benchmarks use).
-  const auto t = linalg::randomized_svd(as, RandomizedSvdOptions{.rank = r, .oversampling = p, .power_iterations = 2, .seed = 11});
-  MESSAGE("error / optimum with q = 2: " << approximation_error(a, t) / opt);
+  // The documented promise of the defaults: within 1% of the optimum on this spectrum.
+  const auto t = linalg::randomized_svd(as, RandomizedSvdOptions{.rank = r});
+  CHECK(approximation_error(a, t) <= 1.01 * opt);
+  MESSAGE("error / optimum with the defaults: " << approximation_error(a, t) / opt);
 }
 
 TEST_CASE("randomized_svd: deterministic for a seed, different across seeds, on any Eigen argument") {

@@ -28,6 +28,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <optional>
 #include <random>
 #include <utility>
 #include <vector>
@@ -58,11 +59,17 @@ struct TruncatedSvd {
   Matrix<Scalar> V;
 };
 
+/// The defaults (oversampling max(10, rank / 5), three power iterations) put the error within
+/// 0.5% of the Eckart-Young optimum on a slowly decaying spectrum (sigma_i ~ i^-0.5, 4096 x 4096,
+/// ranks 80..1024; docs/decomposition.md), at 3-5x less time than a full BDCSVD at those ranks.
+/// Faster spectral decay needs less; a flat (Gaussian) spectrum more.
 struct RandomizedSvdOptions {
   Index rank = 0;
-  Index oversampling = 10;
-  int power_iterations = 2;
+  std::optional<Index> oversampling = std::nullopt;  // default max(10, rank / 5)
+  int power_iterations = 3;
   std::uint64_t seed = 0;
+
+  Index oversampling_or_default() const { return oversampling ? *oversampling : std::max<Index>(10, rank / 5); }
 };
 
 namespace detail {
@@ -190,10 +197,10 @@ template <class Derived>
 TruncatedSvd<typename Derived::Scalar> randomized_svd(const Eigen::MatrixBase<Derived>& a, const RandomizedSvdOptions& o) {
   using Scalar = typename Derived::Scalar;
   detail::check_matrix(a, o.rank, "randomized_svd");
-  if (o.oversampling < 0 || o.power_iterations < 0)
+  if (o.oversampling_or_default() < 0 || o.power_iterations < 0)
     littlebit::detail::fail("randomized_svd: oversampling and power_iterations must be nonnegative");
   const Index m = a.rows(), n = a.cols();
-  const Index k = std::min<Index>(o.rank + o.oversampling, std::min(m, n));
+  const Index k = std::min<Index>(o.rank + o.oversampling_or_default(), std::min(m, n));
   return subspace_svd(a, Matrix<Scalar>(a * detail::gaussian<Scalar>(n, k, o.seed)), o.rank, o.power_iterations);
 }
 

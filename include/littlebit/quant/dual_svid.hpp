@@ -63,6 +63,9 @@ struct DualSvidRefine {
 struct DualSvidOptions {
   bool residual = true;
   SvdMethod svd = SvdMethod::kRandomized;
+  // The primary's randomized SVD: cheaper than randomized_svd's defaults, and still more accurate
+  // than the official init's (torch.svd_lowrank: no oversampling, two power iterations); the
+  // binarization, not the subspace, dominates the error (docs/decomposition.md).
   Index oversampling = 10;
   int power_iterations = 2;
   // The residual's range finder starts from the primary's left basis plus this many random
@@ -94,6 +97,9 @@ struct DualSvidPath {
   }
   /// diag(h) u_sign diag(ell) v_sign diag(g), m x n (one GEMM).
   linalg::Matrix<Scalar> reconstruct() const;
+  /// x -= reconstruct(), as one GEMM accumulating into x (no m x n temporary).
+  template <class Derived>
+  void subtract_from(Eigen::MatrixBase<Derived>& x) const;
 };
 
 template <class Scalar>
@@ -289,6 +295,14 @@ linalg::Matrix<Scalar> DualSvidPath<Scalar>::reconstruct() const {
   return (h.asDiagonal() * su * ell.asDiagonal()) * (sv * g.asDiagonal());
 }
 
+template <class Scalar>
+template <class Derived>
+void DualSvidPath<Scalar>::subtract_from(Eigen::MatrixBase<Derived>& x) const {
+  const linalg::Matrix<Scalar> a = h.asDiagonal() * detail::signs_of<Scalar>(u_latent) * ell.asDiagonal();
+  const linalg::Matrix<Scalar> b = detail::signs_of<Scalar>(v_latent) * g.asDiagonal();
+  x.noalias() -= a * b;
+}
+
 /// Dual-SVID of w (m x n) at `rank`, with the residual path unless options say otherwise.
 template <class Derived>
 DualSvidResult<typename Derived::Scalar> dual_svid(const Eigen::MatrixBase<Derived>& w, Index rank,
@@ -304,7 +318,8 @@ DualSvidResult<typename Derived::Scalar> dual_svid(const Eigen::MatrixBase<Deriv
             : linalg::randomized_svd(w, linalg::RandomizedSvdOptions{rank, o.oversampling, o.power_iterations, o.seed});
   out.primary = detail::dual_svid_path<Scalar>(w, svd, o);
   const double norm = w.template cast<double>().norm();
-  linalg::Matrix<Scalar> rest = w - out.primary.reconstruct();
+  linalg::Matrix<Scalar> rest = w;
+  out.primary.subtract_from(rest);
   out.rel_err_primary = rest.template cast<double>().norm() / norm;
   out.rel_err_total = out.rel_err_primary;
   if (o.residual) {
@@ -321,7 +336,7 @@ DualSvidResult<typename Derived::Scalar> dual_svid(const Eigen::MatrixBase<Deriv
       rsvd = linalg::subspace_svd(rest, std::move(y), rank, o.residual_power_iterations);
     }
     out.residual = detail::dual_svid_path<Scalar>(rest, rsvd, o);
-    rest -= out.residual->reconstruct();
+    out.residual->subtract_from(rest);
     out.rel_err_total = rest.template cast<double>().norm() / norm;
   }
   out.bits_per_weight = bpw_for_rank({w.rows(), w.cols()}, rank, o.residual);
