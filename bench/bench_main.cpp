@@ -3,7 +3,8 @@
 // before timing and reports bytes/s and, where one exists, the ratio to a baseline of the same run.
 //
 // Multi-threaded cases are timed on the wall clock (UseRealTime), which makes Google Benchmark
-// append "/real_time" to their names; the reporters here drop that suffix so that every case is
+// append "/real_time" to their names (and fixed iteration or repetition counts "/iterations:N",
+// "/repeats:N"); the reporters here drop those suffixes so that every case is
 // named exactly as documented (forward/<out>x<in>/bpw:<b>/batch:<k>/threads:<t>, ...).
 #include <benchmark/benchmark.h>
 
@@ -26,7 +27,11 @@ class PlainNames : public benchmark::BenchmarkReporter {
   void ReportRuns(const std::vector<Run>& runs) override {
     sync_streams();
     std::vector<Run> plain = runs;
-    for (Run& r : plain) r.run_name.time_type.clear();
+    for (Run& r : plain) {
+      r.run_name.time_type.clear();
+      r.run_name.iterations.clear();
+      r.run_name.repetitions.clear();
+    }
     inner_->ReportRuns(plain);
   }
   void Finalize() override { inner_->Finalize(); }
