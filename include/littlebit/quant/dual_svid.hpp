@@ -57,7 +57,6 @@ struct DualSvidRefine {
   static constexpr DualSvidRefine recommended() {
     return {.itq = true, .itq_iterations = 5, .scales = true, .signs = true, .rounds = 2};
   }
-  bool any() const { return itq || scales || signs; }
 };
 
 struct DualSvidOptions {
@@ -289,18 +288,24 @@ DualSvidPath<Scalar> dual_svid_path(const Eigen::MatrixBase<Derived>& w, const l
 
 }  // namespace detail
 
+namespace detail {
+template <class Scalar>
+Factors<Scalar> factors_of(const DualSvidPath<Scalar>& p) {
+  return {signs_of<Scalar>(p.u_latent), signs_of<Scalar>(p.v_latent), p.h, p.ell, p.g};
+}
+}  // namespace detail
+
 template <class Scalar>
 linalg::Matrix<Scalar> DualSvidPath<Scalar>::reconstruct() const {
-  const linalg::Matrix<Scalar> su = detail::signs_of<Scalar>(u_latent), sv = detail::signs_of<Scalar>(v_latent);
-  return (h.asDiagonal() * su * ell.asDiagonal()) * (sv * g.asDiagonal());
+  const detail::Factors<Scalar> f = detail::factors_of(*this);
+  return f.a() * f.b();
 }
 
 template <class Scalar>
 template <class Derived>
 void DualSvidPath<Scalar>::subtract_from(Eigen::MatrixBase<Derived>& x) const {
-  const linalg::Matrix<Scalar> a = h.asDiagonal() * detail::signs_of<Scalar>(u_latent) * ell.asDiagonal();
-  const linalg::Matrix<Scalar> b = detail::signs_of<Scalar>(v_latent) * g.asDiagonal();
-  x.noalias() -= a * b;
+  const detail::Factors<Scalar> f = detail::factors_of(*this);
+  x.noalias() -= f.a() * f.b();
 }
 
 /// Dual-SVID of w (m x n) at `rank`, with the residual path unless options say otherwise.
