@@ -1,12 +1,14 @@
 // littlebit/littlebit.hpp: the whole public library in one include.
 //
 // Layers (docs/design.md): core (packed format, BitMatrix, FP16, errors) -> ref (the executable
-// spec) -> kernels (CPU SIMD products, the fused forward) -> quant (rank solver) -> io
-// (safetensors). Each header also compiles on its own.
+// spec) -> kernels (CPU SIMD products, the fused forward) -> linalg (SVD, GEMM) -> quant (rank
+// solver, Dual-SVID, sign gradients) -> layer (training and packed forms) -> io (safetensors,
+// the packed and official layer layouts). Each header also compiles on its own.
 #pragma once
 
 #include "littlebit/core/bit_layout.hpp"
 #include "littlebit/core/bit_matrix.hpp"
+#include "littlebit/core/bit_transpose.hpp"
 #include "littlebit/core/aligned_buffer.hpp"
 #include "littlebit/core/config.hpp"
 #include "littlebit/core/error.hpp"
@@ -21,10 +23,16 @@
 #include "littlebit/kernels/popcount_gemm.hpp"
 #include "littlebit/kernels/sign_gemm.hpp"
 #include "littlebit/io/mapped_file.hpp"
+#include "littlebit/io/official_linear.hpp"
+#include "littlebit/io/packed_linear.hpp"
 #include "littlebit/io/safetensors.hpp"
+#include "littlebit/layer/factorized_linear.hpp"
+#include "littlebit/layer/packed_factorized_linear.hpp"
+#include "littlebit/linalg/gemm.hpp"
 #include "littlebit/linalg/randomized_svd.hpp"
 #include "littlebit/quant/dual_svid.hpp"
 #include "littlebit/quant/rank_solver.hpp"
+#include "littlebit/quant/sign_gradient.hpp"
 #include "littlebit/ref/dual_svid.hpp"
 #include "littlebit/ref/factorized.hpp"
 #include "littlebit/ref/pack.hpp"

@@ -16,6 +16,10 @@
 // (glibc documents 2, PyTorch's vectorized tanh 1; we allow 4) plus one ulp for rounding alpha z,
 // each evaluation is within alpha (2 (kTanhUlps + 1) + 3) u of exact, so the two differ by twice
 // that, multiplied by the magnitude of the sign gradient.
+//
+// The same file is then run through layer::FactorizedLinear<double> (its GEMM path and its
+// exp-form SmoothSign, within alpha (1 + 10) u of exact: see layer/test_factorized_linear.cpp),
+// against the same bounds: the library's training layer reproduces the official gradients.
 #pragma once
 
 #include <span>
@@ -24,6 +28,7 @@
 
 #include "golden_util.hpp"
 #include "littlebit/core/pack.hpp"
+#include "littlebit/layer/factorized_linear.hpp"
 #include "littlebit/ref/factorized.hpp"
 #include "littlebit/ref/sign_gradient.hpp"
 
@@ -163,6 +168,49 @@ inline std::string check_factorized_linear(const io::SafetensorsFile& f) {
     };
     latent(p.u, gr.du_sign, gm.du_sign, "dU" + sfx);
     latent(p.v, gr.dv_sign, gm.dv_sign, "dV" + sfx);
+  }
+  // The training layer on the same parameters, against the same golden values and bounds.
+  {
+    std::vector<FactorizedPathParams<double>> params;
+    for (const auto& p : paths) {
+      auto vec = [](const std::vector<double>& v) { return Eigen::Map<const Eigen::VectorXd>(v.data(), static_cast<Index>(v.size())); };
+      params.push_back({p.u, p.v, vec(p.u1), vec(p.u2), vec(p.v1), vec(p.v2)});
+    }
+    FactorizedLinearOptions o;
+    o.gradient = {smooth ? SignGradient::kSmoothSign : SignGradient::kSte, alpha};
+    FactorizedLinear<double> layer(params, Eigen::VectorXd(), o);
+    RowMatrixXd ly(batch, m), ldx(batch, n);
+    layer.forward(x, ly);
+    layer.backward(dy, ldx);
+    check.compare("layer y", ly, read_matrix(f, "y", batch, m), two_gamma * y_mag);
+    check.compare("layer dx", ldx, read_matrix(f, "dx", batch, n), two_gamma * dx_mag);
+    for (std::size_t i = 0; i < paths.size(); ++i) {
+      const int pi = static_cast<int>(i);
+      const auto& gm = grads_mag[i];
+      const auto& p = paths[i];
+      const std::string sfx = suffixes[i];
+      RowMatrixXd du2_b(1, r), dv1_b(1, r);
+      for (Index k = 0; k < r; ++k) {
+        const auto kk = static_cast<std::size_t>(k);
+        du2_b(0, k) = (two_gamma + u) * gm.dell[kk] * std::abs(p.v1[kk]);
+        dv1_b(0, k) = (two_gamma + u) * gm.dell[kk] * std::abs(p.u2[kk]);
+      }
+      check.compare("layer du1" + sfx, RowMatrixXd(layer.grad_u1(pi).transpose()), read_matrix(f, "du1" + sfx, 1, m), two_gamma * row(gm.dh));
+      check.compare("layer du2" + sfx, RowMatrixXd(layer.grad_u2(pi).transpose()), read_matrix(f, "du2" + sfx, 1, r), du2_b);
+      check.compare("layer dv1" + sfx, RowMatrixXd(layer.grad_v1(pi).transpose()), read_matrix(f, "dv1" + sfx, 1, r), dv1_b);
+      check.compare("layer dv2" + sfx, RowMatrixXd(layer.grad_v2(pi).transpose()), read_matrix(f, "dv2" + sfx, 1, n), (two_gamma + u) * row(gm.dg));
+      auto latent = [&](const RowMatrixXd& z, const RowMatrixXd& got, const std::vector<double>& ds_mag, const std::string& name) {
+        RowMatrixXd b(z.rows(), z.cols());
+        for (Index a = 0; a < z.rows(); ++a)
+          for (Index c = 0; c < z.cols(); ++c) {
+            const double deriv = ref::sign_derivative(smooth ? ref::SignGradient::kSmoothSign : ref::SignGradient::kSte, z(a, c), alpha);
+            b(a, c) = ((two_gamma + u) * deriv + tanh_term) * ds_mag[static_cast<std::size_t>(a * z.cols() + c)];
+          }
+        check.compare(name, got, read_matrix(f, name.substr(6), z.rows(), z.cols()), b);
+      };
+      latent(p.u, RowMatrixXd(layer.grad_U(pi)), gm.du_sign, "layer dU" + sfx);
+      latent(p.v, RowMatrixXd(layer.grad_V(pi)), gm.dv_sign, "layer dV" + sfx);
+    }
   }
   if (!check.ok()) throw CheckFailed(check.failures());
   char worst[32];

@@ -214,6 +214,14 @@ TEST_CASE("kernels::sign_gemm: every thread count gives identical results") {
     const RowMatrixXf one = run(s, x, 5, kernels::best_arch(), 1, nullptr, nullptr);
     for (int threads : {2, 3, 7}) CHECK(run(s, x, 5, kernels::best_arch(), threads, nullptr, nullptr) == one);
   }
+  // Large batches split whole batch tiles between threads instead of matrix-row blocks (a tail
+  // tile of 3 rows included).
+  const auto xb = random_floats(67 * 777, 9, -1.0f, 1.0f);
+  for (Precision p : {Precision::kExact, Precision::kFast}) {
+    const kernels::PreparedSigns s(bits, p);
+    const RowMatrixXf one = run(s, xb, 67, kernels::best_arch(), 1, nullptr, nullptr);
+    for (int threads : {2, 3, 4}) CHECK(run(s, xb, 67, kernels::best_arch(), threads, nullptr, nullptr) == one);
+  }
 }
 
 TEST_CASE("kernels::sign_gemm: accumulate adds to Y; a workspace is reused across shapes") {

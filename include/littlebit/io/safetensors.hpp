@@ -23,6 +23,7 @@
 #include <filesystem>
 #include <limits>
 #include <map>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -422,5 +423,44 @@ inline void write_safetensors(const std::filesystem::path& path, std::span<const
     for (const auto& t : tensors) write_bytes(f, t.bytes.data(), t.bytes.size());
   });
 }
+
+/// Tensors to write that own a copy of their bytes, so that several producers (layers, the
+/// checkpoint writer) can add to one file in turn. Tensors are written in the order added.
+class SafetensorsBuilder {
+ public:
+  /// Adds a copy of `data` (row-major, shape `shape`) with the dtype of T.
+  template <class T>
+  void add(std::string name, std::span<const T> data, std::vector<Index> shape) {
+    add_bytes(std::move(name), dtype_of<T>(), std::move(shape), std::as_bytes(data));
+  }
+  template <class T>
+  void add(std::string name, const std::vector<T>& data, std::vector<Index> shape) {
+    add(std::move(name), std::span<const T>(data), std::move(shape));
+  }
+  /// Adds a copy of raw little-endian bytes of dtype `dtype`.
+  void add_bytes(std::string name, DType dtype, std::vector<Index> shape, std::span<const std::byte> bytes) {
+    if (contains(name)) littlebit::detail::fail("SafetensorsBuilder: tensor '", name, "' added twice");
+    storage_.push_back(std::make_unique<std::vector<std::byte>>(bytes.begin(), bytes.end()));
+    names_.insert(name);
+    tensors_.push_back({std::move(name), dtype, std::move(shape), std::span<const std::byte>(*storage_.back())});
+    // Shape and byte count are checked now, not at write time, so the error names the producer's call.
+    (void)detail::safetensors_header(std::span<const TensorToWrite>(&tensors_.back(), 1), {});
+  }
+  bool contains(const std::string& name) const { return names_.count(name) != 0; }
+  std::span<const TensorToWrite> tensors() const { return tensors_; }
+
+  /// Writes the file atomically (see write_safetensors).
+  void write(const std::filesystem::path& path, const std::map<std::string, std::string>& metadata = {}) const {
+    write_safetensors(path, tensors_, metadata);
+  }
+  std::vector<std::byte> serialize(const std::map<std::string, std::string>& metadata = {}) const {
+    return serialize_safetensors(tensors_, metadata);
+  }
+
+ private:
+  std::vector<std::unique_ptr<std::vector<std::byte>>> storage_;  // stable addresses for the spans
+  std::unordered_set<std::string> names_;
+  std::vector<TensorToWrite> tensors_;
+};
 
 }  // namespace littlebit::io

@@ -98,6 +98,21 @@ class LutSigns {
   Index chunk_length(Index c) const { return std::min(kChunkSteps, steps_ - c * kChunkSteps); }
   std::size_t size_bytes() const { return data_.bytes(); }
 
+  /// The canonical packed matrix back (the layout is a permutation of the bits: lossless).
+  BitMatrix to_bit_matrix() const {
+    BitMatrix out(rows_, cols_);
+    for (Index i = 0; i < rows_; ++i) {
+      layout::Word* row = out.row_data(i);
+      for (Index p = 0; p < steps_; ++p) {
+        const auto e = static_cast<std::uint32_t>(
+            data_[detail::chunk_major_offset(p, i / kBlockRows, blocks_, steps_, kBlockRows) + i % kBlockRows]);
+        for (Index q = 0; q < kStepCols && p * kStepCols + q < cols_; ++q)
+          if ((e >> q) & 1u) layout::set_bit(row, p * kStepCols + q, 1);
+      }
+    }
+    return out;
+  }
+
  private:
   Index rows_ = 0, cols_ = 0, blocks_ = 0, steps_ = 0;
   AlignedBuffer<Element> data_;

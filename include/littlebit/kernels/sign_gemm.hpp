@@ -66,6 +66,8 @@ class PreparedSigns {
   std::size_t size_bytes() const { return precision_ == Precision::kExact ? lut4_.size_bytes() : lut5_.size_bytes(); }
   const Lut4Signs& lut4() const { return lut4_; }
   const Lut5Signs& lut5() const { return lut5_; }
+  /// The canonical packed signs back (lossless).
+  BitMatrix to_bit_matrix() const { return precision_ == Precision::kExact ? lut4_.to_bit_matrix() : lut5_.to_bit_matrix(); }
 
  private:
   Precision precision_ = Precision::kExact;
@@ -198,7 +200,30 @@ void sign_gemm(const PreparedSigns& s, MatrixView<TX> x, MatrixView<float> y, Lu
   if (!x.rows_contiguous() || !y.rows_contiguous())
     littlebit::detail::fail("kernels::sign_gemm: X and Y rows must be contiguous (column stride 1)");
   detail::check_arch(o.arch);
-  const int nt = std::max(1, std::min<int>(detail::resolve_threads(o.threads), static_cast<int>(s.blocks())));
+  const int threads = detail::resolve_threads(o.threads);
+  const Index tiles = (x.rows() + kMaxBatchTile - 1) / kMaxBatchTile;
+  if (threads > 1 && tiles >= 4 * threads) {
+    // Many activation rows (a training batch, a prefill): threads take whole batch tiles, each in
+    // its own workspace slots, in one parallel region. Every output row is computed by the same
+    // operations as in the block split below, so the result does not change.
+    ws.reserve(s.precision(), s.groups(), s.blocks(), threads * kMaxBatchTile);
+    LITTLEBIT_OMP_PRAGMA(omp parallel num_threads(threads)) {
+      const int t = detail::thread_id(), nt = threads;
+      const int slot0 = t * kMaxBatchTile;
+      for (Index tile = tiles * t / nt; tile < tiles * (t + 1) / nt; ++tile) {
+        const Index b = tile * kMaxBatchTile;
+        const int nbat = static_cast<int>(std::min<Index>(kMaxBatchTile, x.rows() - b));
+        LutOutput out[kMaxBatchTile];
+        for (int bt = 0; bt < nbat; ++bt) {
+          const float scale = detail::build_row_tables(s, o.arch, x.row(b + bt), col_scale, ws, slot0 + bt);
+          out[bt] = {y.row(b + bt), row_scale, scale, accumulate};
+        }
+        detail::run_blocks_at(s, o.arch, ws, slot0, out, nbat, 0, s.blocks());
+      }
+    }
+    return;
+  }
+  const int nt = std::max(1, std::min<int>(threads, static_cast<int>(s.blocks())));
   ws.reserve(s.precision(), s.groups(), s.blocks(), kMaxBatchTile);
 
   for (Index b = 0; b < x.rows(); b += kMaxBatchTile) {
