@@ -42,6 +42,7 @@
 #include "littlebit/core/float16.hpp"
 #include "littlebit/core/matrix_view.hpp"
 #include "littlebit/core/pack.hpp"
+#include "littlebit/kernels/pack.hpp"
 #include "littlebit/kernels/sign_gemm.hpp"
 #include "littlebit/layer/packed_factorized_linear.hpp"
 #include "littlebit/linalg/gemm.hpp"
@@ -92,6 +93,30 @@ void parallel_rows(Index rows, Index width, Scalar* sum, int threads, std::vecto
   }
   for (int t = 0; t < nt; ++t)
     for (Index i = 0; i < width; ++i) sum[i] += scratch[static_cast<std::size_t>(t * width + i)];
+}
+
+/// f0() and f1(), on two threads when there are two.
+template <class F0, class F1>
+void run_two(int threads, F0&& f0, F1&& f1) {
+#if defined(_OPENMP)
+  if (threads > 1) {
+#pragma omp parallel num_threads(2)
+    {
+      if (omp_get_num_threads() == 1) {
+        f0();
+        f1();
+      } else if (omp_get_thread_num() == 0) {
+        f0();
+      } else {
+        f1();
+      }
+    }
+    return;
+  }
+#endif
+  (void)threads;
+  f0();
+  f1();
 }
 
 }  // namespace detail
@@ -249,13 +274,15 @@ class FactorizedLinear {
       c.t.resize(batch, r_);
       c.s.resize(batch, r_);
       c.z.resize(batch, m_);
-      c.u_sign = pack_signs(U(p), p == 0 ? "FactorizedLinear U" : "FactorizedLinear U_R");
-      c.v_sign = pack_signs(V(p), p == 0 ? "FactorizedLinear V" : "FactorizedLinear V_R");
       c.transposed = false;
       if constexpr (std::is_same_v<Scalar, float>) {
         const kernels::GemmOptions go{kernels::best_arch(), nt};
-        c.v_prep = kernels::PreparedSigns(c.v_sign.view(), options_.precision);
-        c.u_prep = kernels::PreparedSigns(c.u_sign.view(), options_.precision);
+        const auto u = std::as_const(*this).U(p);
+        const auto v = std::as_const(*this).V(p);
+        kernels::pack_signs_fast(view(u), c.u_sign, p == 0 ? "FactorizedLinear U" : "FactorizedLinear U_R", nt);
+        kernels::pack_signs_fast(view(v), c.v_sign, p == 0 ? "FactorizedLinear V" : "FactorizedLinear V_R", nt);
+        detail::run_two(nt, [&] { c.u_prep = kernels::PreparedSigns(c.u_sign.view(), options_.precision); },
+                        [&] { c.v_prep = kernels::PreparedSigns(c.v_sign.view(), options_.precision); });
         const auto g = v2(p);
         kernels::sign_gemm(c.v_prep, view(std::as_const(x_)), view(c.t), ws_, go, g.data());
         detail::parallel_rows<Scalar>(batch, 0, nullptr, nt, scratch_, [&](Index b0, Index b1, Scalar*) {
@@ -263,6 +290,8 @@ class FactorizedLinear {
         });
         kernels::sign_gemm(c.u_prep, view(std::as_const(c.s)), view(c.z), ws_, go);
       } else {
+        c.u_sign = pack_signs(U(p), p == 0 ? "FactorizedLinear U" : "FactorizedLinear U_R");
+        c.v_sign = pack_signs(V(p), p == 0 ? "FactorizedLinear V" : "FactorizedLinear V_R");
         c.u_pm = unpack_pm(c.u_sign);
         c.v_pm = unpack_pm(c.v_sign);
         // t = X diag(g) sign(V)^T = X (sign(V) diag(g))^T
@@ -472,8 +501,9 @@ class FactorizedLinear {
   }
   void prepare_transposes(PathCache& c) {
     if (c.transposed) return;
-    c.ut_prep = kernels::PreparedSigns(transpose(c.u_sign.view()).view(), options_.precision);
-    c.vt_prep = kernels::PreparedSigns(transpose(c.v_sign.view()).view(), options_.precision);
+    detail::run_two(
+        threads(), [&] { c.ut_prep = kernels::PreparedSigns(transpose(c.u_sign.view()).view(), options_.precision); },
+        [&] { c.vt_prep = kernels::PreparedSigns(transpose(c.v_sign.view()).view(), options_.precision); });
     c.transposed = true;
   }
   template <class Vec>
