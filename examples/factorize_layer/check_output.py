@@ -44,13 +44,16 @@ def unpack(words, rows, cols):
 
 
 def path(t, sfx):
-    m, r = t["U_shape" + sfx].tolist()
-    r2, n = t["V_shape" + sfx].tolist()
-    assert r == r2, f"U_shape{sfx} and V_shape{sfx} disagree on the rank"
-    assert tuple(t["U_packed" + sfx].shape) == (m, (r + 31) // 32), "U_packed shape"
-    assert tuple(t["V_packed" + sfx].shape) == (r, (n + 31) // 32), "V_packed shape"
-    su, sv = unpack(t["U_packed" + sfx], m, r), unpack(t["V_packed" + sfx], r, n)
-    u1, u2, v1, v2 = (t[k + sfx].to(torch.float64) for k in ("u1", "u2", "v1", "v2"))
+    # The official module's names: U_packed / U_R_packed, u1 / u1_R, scales shaped [1, k].
+    m, r = t[f"U{sfx}_shape"].tolist()
+    r2, n = t[f"V{sfx}_shape"].tolist()
+    assert r == r2, f"U{sfx}_shape and V{sfx}_shape disagree on the rank"
+    assert tuple(t[f"U{sfx}_packed"].shape) == (m, (r + 31) // 32), "U_packed shape"
+    assert tuple(t[f"V{sfx}_packed"].shape) == (r, (n + 31) // 32), "V_packed shape"
+    su, sv = unpack(t[f"U{sfx}_packed"], m, r), unpack(t[f"V{sfx}_packed"], r, n)
+    for k, size in zip(("u1", "u2", "v1", "v2"), (m, r, r, n)):
+        assert tuple(t[k + sfx].shape) == (1, size), f"{k}{sfx} shape {tuple(t[k + sfx].shape)}, expected (1, {size})"
+    u1, u2, v1, v2 = (t[k + sfx].to(torch.float64).reshape(-1) for k in ("u1", "u2", "v1", "v2"))
     w = (u1[:, None] * su * (u2 * v1)[None, :]) @ (sv * v2[None, :])
     bound = (u1.abs()[:, None] * (u2 * v1).abs()[None, :]) @ (torch.ones_like(sv) * v2.abs()[None, :])
     return w, bound, r

@@ -8,9 +8,9 @@
 // --exact; primary + residual path unless --no-residual; --refine adds the refinements of
 // DualSvidRefine::recommended()), and prints the rank, the achieved bits per weight, both relative
 // errors and the time; the last line is one JSON object. --output writes the packed layer as
-// safetensors in the official LittleBit state-dict layout (U_packed, U_shape, V_packed, V_shape,
-// u1, u2, v1, v2, and the same names with _R for the residual path; int32 sign words LSB first,
-// FP16 scales), with the errors in the metadata. --image writes a PNG of W, W_pri, W_res and
+// safetensors in the official LittleBit state-dict layout (io/official_linear.hpp: U_packed,
+// U_shape, V_packed, V_shape, u1, u2, v1, v2 shaped [1, k], U_R_packed ... for the residual path,
+// the module's buffers; int32 sign words LSB first, FP16 scales), with the errors in the metadata. --image writes a PNG of W, W_pri, W_res and
 // W_pri + W_res side by side (the top-left crop of at most --image-size pixels, one diverging
 // colour scale for all four, like Figure 3 of the LittleBit paper).
 #include <CLI/CLI.hpp>
@@ -29,7 +29,9 @@
 
 #include "littlebit/core/float16.hpp"
 #include "littlebit/core/pack.hpp"
+#include "littlebit/io/official_linear.hpp"
 #include "littlebit/io/safetensors.hpp"
+#include "littlebit/layer/factorized_linear.hpp"
 #include "littlebit/quant/dual_svid.hpp"
 
 #include <stb_image_write.h>
@@ -77,43 +79,12 @@ Eigen::MatrixXf load(const std::string& path, const std::string& name) {
   return w;
 }
 
-std::vector<littlebit::Float16> fp16(const Eigen::VectorXf& v) {
-  std::vector<littlebit::Float16> out;
-  out.reserve(static_cast<std::size_t>(v.size()));
-  for (float e : v) out.push_back(littlebit::from_double<littlebit::Float16>(static_cast<double>(e)));
-  return out;
-}
-
-/// The official state-dict layout of one layer (see the file comment).
-void write_packed(const std::string& path, const littlebit::DualSvidResult<float>& d, Index m, Index n,
+/// The official state-dict layout of one layer (io/official_linear.hpp): the Dual-SVID latents'
+/// signs and its u1, u2, v1, v2 rounded to FP16.
+void write_packed(const std::string& path, const littlebit::DualSvidResult<float>& d,
                   const std::map<std::string, std::string>& metadata) {
-  struct Stored {
-    std::vector<std::int32_t> u_words, v_words;
-    std::vector<std::int64_t> u_shape, v_shape;
-    std::vector<littlebit::Float16> u1, u2, v1, v2;
-  };
-  std::vector<Stored> stored;
-  std::vector<const littlebit::DualSvidPath<float>*> paths{&d.primary};
-  if (d.residual) paths.push_back(&*d.residual);
-  for (const auto* p : paths)
-    stored.push_back({littlebit::export_official(p->u_sign.view()), littlebit::export_official(p->v_sign.view()),
-                      {m, p->rank()}, {p->rank(), n}, fp16(p->h), fp16(p->ell_u), fp16(p->ell_v), fp16(p->g)});
-  std::vector<littlebit::io::TensorToWrite> tensors;
-  for (std::size_t i = 0; i < stored.size(); ++i) {
-    const Stored& s = stored[i];
-    const std::string sfx = i == 0 ? "" : "_R";
-    const Index r = paths[i]->rank();
-    using littlebit::io::tensor_to_write;
-    tensors.push_back(tensor_to_write<std::int32_t>("U_packed" + sfx, s.u_words, {m, littlebit::layout::official_words_for(r)}));
-    tensors.push_back(tensor_to_write<std::int64_t>("U_shape" + sfx, s.u_shape, {2}));
-    tensors.push_back(tensor_to_write<std::int32_t>("V_packed" + sfx, s.v_words, {r, littlebit::layout::official_words_for(n)}));
-    tensors.push_back(tensor_to_write<std::int64_t>("V_shape" + sfx, s.v_shape, {2}));
-    tensors.push_back(tensor_to_write<littlebit::Float16>("u1" + sfx, s.u1, {m}));
-    tensors.push_back(tensor_to_write<littlebit::Float16>("u2" + sfx, s.u2, {r}));
-    tensors.push_back(tensor_to_write<littlebit::Float16>("v1" + sfx, s.v1, {r}));
-    tensors.push_back(tensor_to_write<littlebit::Float16>("v2" + sfx, s.v2, {n}));
-  }
-  littlebit::io::write_safetensors(path, tensors, metadata);
+  const auto layer = littlebit::FactorizedLinear<float>::from_dual_svid(d);
+  littlebit::io::save_official_linear(path, littlebit::io::to_official(layer, littlebit::io::DType::kF16), metadata);
 }
 
 /// Blue (negative) - white (0) - red (positive), saturating at |v| = scale.
@@ -215,7 +186,7 @@ int main(int argc, char** argv) {
 
     if (!output.empty()) {
       char buf[64];
-      std::map<std::string, std::string> meta{{"format", "littlebit-official-layer"},
+      std::map<std::string, std::string> meta{{"format", "littlebit-official-linear"},
                                               {"out_features", std::to_string(m)},
                                               {"in_features", std::to_string(n)},
                                               {"rank", std::to_string(d.rank)},
@@ -226,7 +197,7 @@ int main(int argc, char** argv) {
       meta["rel_err_primary"] = buf;
       std::snprintf(buf, sizeof buf, "%.17g", d.rel_err_total);
       meta["rel_err_total"] = buf;
-      write_packed(output, d, m, n, meta);
+      write_packed(output, d, meta);
       std::printf("wrote %s\n", output.c_str());
     }
     if (!image.empty()) {
