@@ -5,7 +5,8 @@
 #   scripts/setup.sh            build + test dependencies (compiler, CMake, Ninja, Eigen, xsimd,
 #                               doctest, Google Benchmark, nlohmann-json, OpenBLAS, CLI11,
 #                               Debian's python3-torch for the independent golden cross-check)
-#   scripts/setup.sh bench      the same and python3-matplotlib (scripts/bench.sh's plot)
+#   scripts/setup.sh bench      the same, python3-matplotlib (scripts/bench.sh's plot) and OpenBLAS's
+#                               OpenMP build (scripts/bench_layer.sh; not made the system default)
 #
 # Needs root (or sudo) only when something is missing.
 set -euo pipefail
@@ -27,7 +28,7 @@ packages=(
   python3-torch    # tests: golden vectors generated independently (tests/tools/make_golden.py)
 )
 
-if [ "${1:-}" = bench ]; then packages+=(python3-matplotlib); fi
+if [ "${1:-}" = bench ]; then packages+=(python3-matplotlib libopenblas0-openmp); fi
 
 missing=()
 for p in "${packages[@]}"; do

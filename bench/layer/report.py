@@ -2,7 +2,7 @@
 """Tables of docs/benchmarks.md#the-factorized-layer from littlebit_bench's JSON (medians of
 --benchmark_repetitions), as written by scripts/bench_layer.sh:
 
-    python3 bench/layer/report.py TRAIN_TUNED.json TRAIN_DEFAULT.json FORWARD.json > layer.md
+    python3 bench/layer/report.py TRAIN.json TRAIN_PTHREAD.json TRAIN_TUNED.json FORWARD.json > layer.md
 
 Pairs train_step / train_step_fast with dense_train_step of the same shape and batch (same run),
 packed_forward with kernel_forward of the same layer, and reports the packed form's storage
@@ -96,17 +96,21 @@ def forward_tables(med):
 
 
 def main():
-    if len(sys.argv) != 4:
+    if len(sys.argv) != 5:
         print(__doc__)
         sys.exit(2)
-    ctx, tuned = load(sys.argv[1])
-    _, default = load(sys.argv[2])
-    _, fwd = load(sys.argv[3])
+    ctx, openmp = load(sys.argv[1])
+    _, pthread = load(sys.argv[2])
+    _, tuned = load(sys.argv[3])
+    _, fwd = load(sys.argv[4])
     lines = [f"Run: {ctx['date']}, {ctx['num_cpus']} CPUs at {ctx['mhz_per_cpu']} MHz (nominal); medians of the "
              "repetitions; all threads (2).", ""]
-    lines += train_table(tuned, "Training step (forward + backward), OMP_WAIT_POLICY=passive OPENBLAS_THREAD_TIMEOUT=4")
+    lines += train_table(openmp, "Training step (forward + backward), OpenBLAS's OpenMP build (one thread pool), "
+                                 "default environment")
     lines += [""]
-    lines += train_table(default, "Training step (forward + backward), default environment")
+    lines += train_table(pthread, "Training step, Debian's default OpenBLAS (pthreads pool), default environment")
+    lines += [""]
+    lines += train_table(tuned, "Training step, pthreads OpenBLAS, OMP_WAIT_POLICY=passive OPENBLAS_THREAD_TIMEOUT=4")
     lines += [""]
     lines += forward_tables(fwd)
     print("\n".join(lines))
