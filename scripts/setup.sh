@@ -25,6 +25,7 @@ packages=(
   libomp-dev       # OpenMP for clang builds (GCC ships its own libgomp)
   libcli11-dev     # command lines of the examples
   libstb-dev       # PNG output of examples/factorize_layer
+  libpcre2-dev     # the examples' tokenizer (Unicode-class regexes)
   python3-torch    # tests: golden vectors generated independently (tests/tools/make_golden.py)
 )
 
