@@ -1,0 +1,90 @@
+// eval: perplexity of a dense GGUF Llama-style model on a text file.
+//
+//   eval --model MODEL.gguf --text FILE [--ctx 512] [--stride N] [--threads N] [--max-tokens N]
+//
+// The text is tokenized whole (examples/llm/tokenizer.hpp; no BOS token added). Window k covers
+// tokens [k stride, k stride + ctx) (default stride = ctx: non-overlapping) and predicts its tokens
+// from position max(k stride + 1, the end of window k - 1) on, so no token is predicted twice and
+// each window's first token is context only: with stride = ctx, a window of ctx tokens scores
+// ctx - 1 of them; with stride < ctx, later windows score only their last stride tokens, each with
+// at least ctx - stride tokens before it. The same rule for every row of a table. Prints progress
+// with tokens/s, and as its last line `ppl <value> tokens <count>` (count = predicted tokens).
+// The packed-checkpoint input comes with the quantize example (issue 6).
+#include <CLI/CLI.hpp>
+#include <Eigen/Core>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "llm/model.hpp"
+#include "llm/tokenizer.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"eval: perplexity of a GGUF Llama-style model on a text file"};
+  std::string model_path, text_path;
+  int ctx = 512, stride = 0, threads = 0;
+  long max_tokens = 0;
+  app.add_option("--model", model_path, "GGUF model file")->required();
+  app.add_option("--text", text_path, "UTF-8 text file")->required();
+  app.add_option("--ctx", ctx, "window length in tokens")->check(CLI::Range(2, 1 << 20));
+  app.add_option("--stride", stride, "window step (default: --ctx)")->check(CLI::Range(1, 1 << 20));
+  app.add_option("--threads", threads, "threads (0: OMP_NUM_THREADS)")->check(CLI::Range(0, 1024));
+  app.add_option("--max-tokens", max_tokens, "use only the first N tokens of the text (0: all)")->check(CLI::Range(0L, 1L << 40));
+  CLI11_PARSE(app, argc, argv);
+  if (stride == 0) stride = ctx;
+  if (stride > ctx) {
+    std::fprintf(stderr, "eval: --stride %d exceeds --ctx %d (tokens would go unscored)\n", stride, ctx);
+    return 2;
+  }
+  try {
+    if (threads > 0) Eigen::setNbThreads(threads);
+    std::ifstream in(text_path, std::ios::binary);
+    if (!in) throw littlebit::Error(text_path + ": cannot open");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto file = littlebit::io::GgufFile::open(model_path);
+    const auto tok = llm::Tokenizer::from_gguf(file);
+    const auto model = llm::LlamaModel<float>::from_gguf(file);
+    auto ids = tok.encode(ss.str());
+    if (max_tokens > 0 && static_cast<long>(ids.size()) > max_tokens) ids.resize(static_cast<std::size_t>(max_tokens));
+    const auto n = static_cast<long>(ids.size());
+    if (n < 2) throw littlebit::Error(text_path + ": fewer than 2 tokens, nothing to predict");
+    const auto& c = model.config();
+    std::printf("%s: %d layers, width %d, heads %d/%d, vocabulary %d; %s: %ld tokens; ctx %d, stride %d\n",
+                model_path.c_str(), c.n_layer, c.d_model, c.n_head, c.n_head_kv, c.vocab, text_path.c_str(), n, ctx, stride);
+    const auto t1 = std::chrono::steady_clock::now();
+    double nll = 0.0;
+    long scored = 0, next = 1;  // the first token not yet predicted
+    for (long s = 0; next < n; s += stride) {
+      const long e = std::min(n, s + ctx);
+      const std::vector<int> window(ids.begin() + s, ids.begin() + e);
+      const auto logits = model.forward(window);  // (e - s) x vocab
+      for (long p = std::max(next, s + 1); p < e; ++p) {
+        const auto row = logits.row(p - 1 - s);
+        const float mx = row.maxCoeff();
+        const double lse = static_cast<double>(mx) + std::log(static_cast<double>((row.array() - mx).exp().sum()));
+        nll += lse - static_cast<double>(row(ids[static_cast<std::size_t>(p)]));
+        ++scored;
+      }
+      next = e;
+      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+      std::fprintf(stderr, "\r%ld / %ld tokens, ppl %.3f, %.1f tokens/s   ", scored, n - 1, std::exp(nll / static_cast<double>(scored)),
+                   static_cast<double>(scored) / secs);
+      if (e == n) break;
+    }
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+    std::fprintf(stderr, "\n");
+    std::printf("load %.2f s, evaluation %.2f s (%.1f tokens/s)\n",
+                std::chrono::duration<double>(t1 - t0).count(), secs, static_cast<double>(scored) / secs);
+    std::printf("ppl %.6f tokens %ld\n", std::exp(nll / static_cast<double>(scored)), scored);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "eval: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
