@@ -22,6 +22,7 @@
 #include "littlebit/kernels/lut_tables.hpp"
 #include "littlebit/kernels/popcount_gemm.hpp"
 #include "littlebit/kernels/sign_gemm.hpp"
+#include "littlebit/io/checkpoint.hpp"
 #include "littlebit/io/gguf.hpp"
 #include "littlebit/io/mapped_file.hpp"
 #include "littlebit/io/official_linear.hpp"
