@@ -30,48 +30,101 @@
 #include <vector>
 
 #include "littlebit/core/error.hpp"
+#include <nlohmann/json.hpp>
+
 #include "littlebit/io/gguf.hpp"
 
 namespace llm {
 
 class Tokenizer {
  public:
+  /// What defines the tokenizer: GGUF's tokenizer.* metadata, also stored as JSON in littlebit
+  /// checkpoints (to_json / from_json).
+  struct Spec {
+    std::string model = "gpt2", pre = "gpt2";
+    std::vector<std::string> tokens, merges;
+    std::vector<int> token_types;  // empty, or one per token (3 = control)
+    int bos = -1, eos = -1;
+  };
+
   /// From a GGUF file's tokenizer.* metadata. Raises littlebit::Error when the model is not
   /// byte-level BPE ("gpt2"), the pre-tokenizer is unknown, or the vocabulary is inconsistent.
   static Tokenizer from_gguf(const littlebit::io::GgufFile& f) {
+    Spec s;
+    s.model = f.get_string("tokenizer.ggml.model");
+    if (s.model != "gpt2")
+      littlebit::detail::fail(f.source(), ": tokenizer.ggml.model '", s.model, "' is not byte-level BPE ('gpt2')");
+    s.pre = f.find("tokenizer.ggml.pre") ? f.get_string("tokenizer.ggml.pre") : "gpt2";
+    s.tokens = f.get_strings("tokenizer.ggml.tokens");
+    s.merges = f.get_strings("tokenizer.ggml.merges");
+    if (const auto* types = f.find("tokenizer.ggml.token_type"))
+      for (const auto& v : types->as_array("tokenizer.ggml.token_type")) s.token_types.push_back(static_cast<int>(v.as_int()));
+    s.bos = f.find("tokenizer.ggml.bos_token_id") ? static_cast<int>(f.get_int("tokenizer.ggml.bos_token_id")) : -1;
+    s.eos = f.find("tokenizer.ggml.eos_token_id") ? static_cast<int>(f.get_int("tokenizer.ggml.eos_token_id")) : -1;
+    return from_spec(std::move(s), f.source());
+  }
+
+  /// From a spec; `source` names it in error messages.
+  static Tokenizer from_spec(Spec s, const std::string& source) {
     using littlebit::detail::fail;
-    const std::string model = f.get_string("tokenizer.ggml.model");
-    if (model != "gpt2") fail(f.source(), ": tokenizer.ggml.model '", model, "' is not byte-level BPE ('gpt2')");
+    if (s.model != "gpt2") fail(source, ": tokenizer model '", s.model, "' is not byte-level BPE ('gpt2')");
+    if (s.pre != "smollm" && s.pre != "gpt2" && s.pre != "default")
+      fail(source, ": pre-tokenizer '", s.pre, "' is not supported (smollm, gpt2)");
+    if (s.tokens.empty()) fail(source, ": the tokenizer has no tokens");
     Tokenizer t;
-    t.pre_ = f.find("tokenizer.ggml.pre") ? f.get_string("tokenizer.ggml.pre") : "gpt2";
-    if (t.pre_ != "smollm" && t.pre_ != "gpt2" && t.pre_ != "default")
-      fail(f.source(), ": pre-tokenizer '", t.pre_, "' is not supported (smollm, gpt2)");
-    t.tokens_ = f.get_strings("tokenizer.ggml.tokens");
-    for (std::size_t i = 0; i < t.tokens_.size(); ++i)
-      if (!t.vocab_.emplace(t.tokens_[i], static_cast<int>(i)).second)
-        fail(f.source(), ": token '", t.tokens_[i], "' appears twice in tokenizer.ggml.tokens");
-    const auto merges = f.get_strings("tokenizer.ggml.merges");
-    for (std::size_t i = 0; i < merges.size(); ++i) {
-      const auto sp = merges[i].find(' ');
-      if (sp == std::string::npos || sp == 0 || sp + 1 == merges[i].size())
-        fail(f.source(), ": merge ", i, " '", merges[i], "' is not two symbols separated by a space");
-      t.ranks_.emplace(merges[i], static_cast<int>(i));
+    for (std::size_t i = 0; i < s.tokens.size(); ++i)
+      if (!t.vocab_.emplace(s.tokens[i], static_cast<int>(i)).second)
+        fail(source, ": token '", s.tokens[i], "' appears twice in the vocabulary");
+    for (std::size_t i = 0; i < s.merges.size(); ++i) {
+      const auto sp = s.merges[i].find(' ');
+      if (sp == std::string::npos || sp == 0 || sp + 1 == s.merges[i].size())
+        fail(source, ": merge ", i, " '", s.merges[i], "' is not two symbols separated by a space");
+      t.ranks_.emplace(s.merges[i], static_cast<int>(i));
     }
-    if (const auto* types = f.find("tokenizer.ggml.token_type")) {
-      const auto& a = types->as_array("tokenizer.ggml.token_type");
-      if (a.size() != t.tokens_.size())
-        fail(f.source(), ": tokenizer.ggml.token_type has ", a.size(), " entries for ", t.tokens_.size(), " tokens");
-      for (std::size_t i = 0; i < a.size(); ++i)
-        if (a[i].as_int() == 3 && !t.tokens_[i].empty()) t.specials_.emplace_back(t.tokens_[i], static_cast<int>(i));
-    }
+    if (!s.token_types.empty() && s.token_types.size() != s.tokens.size())
+      fail(source, ": token types have ", s.token_types.size(), " entries for ", s.tokens.size(), " tokens");
+    for (std::size_t i = 0; i < s.token_types.size(); ++i)
+      if (s.token_types[i] == 3 && !s.tokens[i].empty()) t.specials_.emplace_back(s.tokens[i], static_cast<int>(i));
     // Longest first, so that a special token that is a prefix of another never wins.
     std::sort(t.specials_.begin(), t.specials_.end(),
               [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
-    t.bos_ = f.find("tokenizer.ggml.bos_token_id") ? static_cast<int>(f.get_int("tokenizer.ggml.bos_token_id")) : -1;
-    t.eos_ = f.find("tokenizer.ggml.eos_token_id") ? static_cast<int>(f.get_int("tokenizer.ggml.eos_token_id")) : -1;
+    const auto n = static_cast<int>(s.tokens.size());
+    if (s.bos < -1 || s.bos >= n || s.eos < -1 || s.eos >= n)
+      fail(source, ": bos/eos token ids ", s.bos, "/", s.eos, " are outside the vocabulary of ", n);
+    t.bos_ = s.bos;
+    t.eos_ = s.eos;
+    t.pre_ = s.pre;
+    t.tokens_ = s.tokens;
+    t.spec_ = std::move(s);
     t.build_byte_map();
     t.compile();
     return t;
+  }
+
+  const Spec& spec() const { return spec_; }
+
+  /// The spec as a JSON object string {"model", "pre", "tokens", "merges", "token_types", "bos", "eos"}.
+  std::string to_json() const {
+    nlohmann::json j = {{"model", spec_.model}, {"pre", spec_.pre},   {"tokens", spec_.tokens}, {"merges", spec_.merges},
+                        {"token_types", spec_.token_types}, {"bos", spec_.bos}, {"eos", spec_.eos}};
+    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::strict);
+  }
+  static Tokenizer from_json(const std::string& text, const std::string& source) {
+    const auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (!j.is_object()) littlebit::detail::fail(source, ": the tokenizer is not a JSON object");
+    Spec s;
+    try {
+      s.model = j.at("model").get<std::string>();
+      s.pre = j.at("pre").get<std::string>();
+      s.tokens = j.at("tokens").get<std::vector<std::string>>();
+      s.merges = j.at("merges").get<std::vector<std::string>>();
+      s.token_types = j.at("token_types").get<std::vector<int>>();
+      s.bos = j.at("bos").get<int>();
+      s.eos = j.at("eos").get<int>();
+    } catch (const nlohmann::json::exception& e) {
+      littlebit::detail::fail(source, ": tokenizer JSON: ", e.what());
+    }
+    return from_spec(std::move(s), source);
   }
 
   std::size_t vocab_size() const { return tokens_.size(); }
@@ -273,6 +326,7 @@ class Tokenizer {
   std::unordered_map<std::uint32_t, std::uint8_t> unicode_to_byte_;
   std::shared_ptr<pcre2_code> words_{nullptr, CodeDeleter{}}, digits_{nullptr, CodeDeleter{}};
   int bos_ = -1, eos_ = -1;
+  Spec spec_;
 };
 
 }  // namespace llm
