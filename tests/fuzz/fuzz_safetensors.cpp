@@ -1,0 +1,7 @@
+// libFuzzer entry point: littlebit::fuzz::safetensors (tests/fuzz/targets.hpp).
+#include "targets.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  littlebit::fuzz::safetensors(littlebit::fuzz::bytes_of(data, size));
+  return 0;
+}
