@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cmath>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -122,37 +123,58 @@ inline std::vector<LinearInfo> linear_layers(const LlamaConfig& c) {
   return out;
 }
 
-/// A linear layer y = W x, dense or packed. apply() maps rows: X (T x in) -> Y (T x out).
+/// A linear layer y = W x, dense (a view into the model's weight arena) or packed.
 template <class Scalar>
 struct Linear {
   using Matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-  Matrix w;                                                   // out x in, when dense
+  using MatMap = Eigen::Map<Matrix>;
+  using CMatMap = Eigen::Map<const Matrix>;
+  const Scalar* w = nullptr;                                  // out x in, when dense (in the arena)
+  int out = 0, in = 0;
   std::shared_ptr<littlebit::PackedFactorizedLinear> packed;  // when packed (not for concurrent use)
 
-  Matrix apply(const Matrix& x) const {
-    if (!packed) return x * w.transpose();
-    using RowF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-    RowF xf = x.template cast<float>();                        // T x in
-    RowF y(x.rows(), packed->out_features());                  // T x out
-    packed->forward(littlebit::MatrixView<const float>(xf.data(), xf.rows(), xf.cols()),
-                    littlebit::MatrixView<float>(y.data(), y.rows(), y.cols()));
-    if constexpr (std::is_same_v<Scalar, float>) return y;
-    else return y.template cast<Scalar>();
+  CMatMap weight() const { return CMatMap(w, out, in); }
+  /// Y (T x out) = X (T x in) W^T, rows contiguous.
+  void apply(const Eigen::Ref<const Matrix>& x, Eigen::Ref<Matrix> y) const {
+    if (!packed) {
+      y.noalias() = x * weight().transpose();
+      return;
+    }
+    if constexpr (std::is_same_v<Scalar, float>) {
+      packed->forward(littlebit::MatrixView<const float>(x.data(), x.rows(), x.cols()),
+                      littlebit::MatrixView<float>(y.data(), y.rows(), y.cols()));
+    } else {
+      using RowF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+      const RowF xf = x.template cast<float>();
+      RowF yf(x.rows(), out);
+      packed->forward(littlebit::MatrixView<const float>(xf.data(), xf.rows(), xf.cols()),
+                      littlebit::MatrixView<float>(yf.data(), yf.rows(), yf.cols()));
+      y = yf.template cast<Scalar>();
+    }
   }
   /// Bytes the weights take in memory.
   std::int64_t memory_bytes() const {
-    return packed ? static_cast<std::int64_t>(packed->memory_bytes()) : static_cast<std::int64_t>(w.size()) * static_cast<std::int64_t>(sizeof(Scalar));
+    return packed ? static_cast<std::int64_t>(packed->memory_bytes())
+                  : static_cast<std::int64_t>(out) * in * static_cast<std::int64_t>(sizeof(Scalar));
   }
 };
 
+/// The decoder, llm.c style: every dense weight lives in one arena (weights_) and every
+/// activation of a forward pass in another (acts_, grown to the largest window seen, then reused
+/// without allocation); layers hold views into them. Packed layers keep their own storage (the
+/// kernels' layout). Move-only: the views point into the arenas.
 template <class Scalar>
 class LlamaModel {
  public:
   using Matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   using Vector = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
+  using MatMap = Eigen::Map<Matrix>;
+  using CMatMap = Eigen::Map<const Matrix>;
+  using CVecMap = Eigen::Map<const Vector>;
 
   struct Layer {
-    Vector attn_norm, ffn_norm;                    // d
+    const Scalar* attn_norm = nullptr;             // d
+    const Scalar* ffn_norm = nullptr;              // d
     Linear<Scalar> wq, wk, wv, wo;                 // d x d, kv x d, kv x d, d x d   (out x in)
     Linear<Scalar> w_gate, w_up, w_down;           // ff x d, ff x d, d x ff
   };
@@ -163,6 +185,12 @@ class LlamaModel {
     std::vector<Matrix> k, v;
     Eigen::Index length = 0;
   };
+
+  LlamaModel() = default;
+  LlamaModel(LlamaModel&&) noexcept = default;
+  LlamaModel& operator=(LlamaModel&&) noexcept = default;
+  LlamaModel(const LlamaModel&) = delete;
+  LlamaModel& operator=(const LlamaModel&) = delete;
 
   /// Dequantized dense weights of the first `layers` layers (all when < 0).
   static LlamaModel from_gguf(const littlebit::io::GgufFile& f, int layers = -1) {
@@ -218,150 +246,183 @@ class LlamaModel {
   /// sum_p diag(h) U diag(ell) V diag(g) (ref::reconstruct, in double, on the stored FP16 scales).
   template <class S2>
   LlamaModel<S2> dequantized() const {
-    LlamaModel<S2> m;
-    m.cfg_ = cfg_;
-    m.embd_ = embd_.template cast<S2>();
-    m.output_ = output_.template cast<S2>();
-    m.output_norm_ = output_norm_.template cast<S2>();
-    m.tied_ = tied_;
-    auto lin = [](const Linear<Scalar>& l) {
-      Linear<S2> o;
-      if (!l.packed) {
-        o.w = l.w.template cast<S2>();
-        return o;
+    auto dense = [&](const std::string& name, std::vector<littlebit::Index>& shape) {
+      const auto it = index_.find(name);
+      if (it != index_.end()) {
+        const auto& [offset, rows, cols] = it->second;
+        shape = cols < 0 ? std::vector<littlebit::Index>{rows} : std::vector<littlebit::Index>{rows, cols};
+        const auto n = static_cast<std::size_t>(rows * std::max<littlebit::Index>(cols, 1));
+        return std::vector<double>(weights_.begin() + static_cast<std::ptrdiff_t>(offset),
+                                   weights_.begin() + static_cast<std::ptrdiff_t>(offset + n));
       }
-      const auto paths = l.packed->paths();
+      const Linear<Scalar>* l = packed_by_weight(name);
+      if (!l) littlebit::detail::fail("LlamaModel::dequantized: no weight '", name, "'");
+      const auto paths = l->packed->paths();
       std::vector<littlebit::ref::FactorizedPath<littlebit::Float16>> views;
       for (const auto& p : paths) views.push_back(p.view());
-      Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> w(l.packed->out_features(), l.packed->in_features());
+      std::vector<double> w(static_cast<std::size_t>(l->out) * static_cast<std::size_t>(l->in));
       littlebit::ref::reconstruct(std::span<const littlebit::ref::FactorizedPath<littlebit::Float16>>(views),
-                                  littlebit::MatrixView<double>(w.data(), w.rows(), w.cols()));
-      o.w = w.template cast<S2>();
-      return o;
+                                  littlebit::MatrixView<double>(w.data(), l->out, l->in));
+      shape = {l->out, l->in};
+      return w;
     };
-    for (const Layer& L : layers_) {
-      typename LlamaModel<S2>::Layer D;
-      D.attn_norm = L.attn_norm.template cast<S2>();
-      D.ffn_norm = L.ffn_norm.template cast<S2>();
-      D.wq = lin(L.wq);
-      D.wk = lin(L.wk);
-      D.wv = lin(L.wv);
-      D.wo = lin(L.wo);
-      D.w_gate = lin(L.w_gate);
-      D.w_up = lin(L.w_up);
-      D.w_down = lin(L.w_down);
-      m.layers_.push_back(std::move(D));
-    }
-    return m;
+    auto packed = [](const std::string&) { return std::shared_ptr<littlebit::PackedFactorizedLinear>(); };
+    auto has = [&](const std::string& name) { return index_.count(name) != 0; };
+    return LlamaModel<S2>::build(cfg_, layers(), "dequantized", dense, packed, has);
   }
 
-  /// Bytes of every weight in memory (dense as Scalar, packed as the layers hold them).
+  /// Bytes of every weight in memory (the dense arena, plus the packed layers as they hold them).
   std::int64_t memory_bytes() const {
-    std::int64_t b = static_cast<std::int64_t>(embd_.size() + output_.size() + output_norm_.size()) *
-                     static_cast<std::int64_t>(sizeof(Scalar));
-    for (const Layer& L : layers_) {
-      b += static_cast<std::int64_t>(L.attn_norm.size() + L.ffn_norm.size()) * static_cast<std::int64_t>(sizeof(Scalar));
-      for (const auto* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) b += w->memory_bytes();
-    }
+    auto b = static_cast<std::int64_t>(weights_.size()) * static_cast<std::int64_t>(sizeof(Scalar));
+    for (const Layer& L : layers_)
+      for (const auto* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down})
+        if (w->packed) b += w->memory_bytes();
     return b;
   }
 
   /// Logits (T x vocab) of every position of `tokens`. Without a cache, one causal window from
   /// position 0; with one, the tokens continue the cached positions (and are added to it).
+  /// Not for concurrent calls on one model (the activation arena is shared).
   Matrix forward(const std::vector<int>& tokens, KvCache* cache = nullptr) const {
     const auto T = static_cast<Eigen::Index>(tokens.size());
-    const int d = cfg_.d_model, hd = cfg_.head_dim, nh = cfg_.n_head, nkv = cfg_.n_head_kv;
+    const int d = cfg_.d_model, hd = cfg_.head_dim, nh = cfg_.n_head, nkv = cfg_.n_head_kv, ff = cfg_.d_ff;
+    const int kv = nkv * hd;
     const Eigen::Index p0 = cache ? cache->length : 0;    // position of tokens[0]
+    const Eigen::Index S = p0 + T;                        // keys: positions 0 .. S - 1
     if (cache && cache->k.empty()) {
-      cache->k.assign(layers_.size(), Matrix(0, nkv * hd));
-      cache->v.assign(layers_.size(), Matrix(0, nkv * hd));
+      cache->k.assign(layers_.size(), Matrix(0, kv));
+      cache->v.assign(layers_.size(), Matrix(0, kv));
     }
-    Matrix x(T, d);  // T x d: the residual stream
+    // The activation arena, carved in this order.
+    const Eigen::Index need = T * (4 * d + 2 * kv + 2 * ff) + T * S;
+    if (static_cast<Eigen::Index>(acts_.size()) < need) acts_.resize(static_cast<std::size_t>(need));
+    Scalar* p = acts_.data();
+    auto take = [&](Eigen::Index rows, Eigen::Index cols) {
+      MatMap m(p, rows, cols);
+      p += rows * cols;
+      return m;
+    };
+    MatMap x = take(T, d);                                // T x d    the residual stream
+    MatMap a = take(T, d);                                // T x d    rms(x), then rms(h)
+    MatMap q = take(T, d);                                // T x d    queries, heads side by side
+    MatMap k_new = take(T, kv);                           // T x kv   this window's keys
+    MatMap v_new = take(T, kv);                           // T x kv   this window's values
+    MatMap att = take(T, d);                              // T x d    attention output, heads side by side
+    MatMap gate = take(T, ff);                            // T x ff   silu(gate) * up
+    MatMap up = take(T, ff);                              // T x ff
+    MatMap s = take(T, S);                                // T x S    one head's scores, then probabilities
+
     for (Eigen::Index t = 0; t < T; ++t) {
       const int id = tokens[static_cast<std::size_t>(t)];
       if (id < 0 || id >= cfg_.vocab) littlebit::detail::fail("LlamaModel::forward: token ", id, " outside the vocabulary");
-      x.row(t) = embd_.row(id);
+      x.row(t) = CMatMap(embd_, cfg_.vocab, d).row(id);
     }
+    const Scalar scale = Scalar(1) / std::sqrt(static_cast<Scalar>(hd));
     for (std::size_t l = 0; l < layers_.size(); ++l) {
       const Layer& L = layers_[l];
-      const Matrix a = rms(x, L.attn_norm);                 // T x d
-      Matrix q = L.wq.apply(a);                             // T x d
-      Matrix k_new = L.wk.apply(a);                         // T x kv
-      Matrix v_new = L.wv.apply(a);                         // T x kv
+      rms(x, L.attn_norm, a);
+      L.wq.apply(a, q);
+      L.wk.apply(a, k_new);
+      L.wv.apply(a, v_new);
       rope(q, nh, p0);
       rope(k_new, nkv, p0);
-      Matrix k_all, v_all;                                  // (p0 + T) x kv with a cache
       if (cache) {
         Matrix& kc = cache->k[l];
         Matrix& vc = cache->v[l];
-        kc.conservativeResize(p0 + T, Eigen::NoChange);
-        vc.conservativeResize(p0 + T, Eigen::NoChange);
+        kc.conservativeResize(S, Eigen::NoChange);
+        vc.conservativeResize(S, Eigen::NoChange);
         kc.bottomRows(T) = k_new;
         vc.bottomRows(T) = v_new;
       }
-      const Matrix& k = cache ? cache->k[l] : k_new;
-      const Matrix& v = cache ? cache->v[l] : v_new;
-      const Eigen::Index S = k.rows();                      // keys: positions 0 .. p0 + T - 1
-      Matrix att(T, d);                                     // T x d: heads side by side
-      const Scalar scale = Scalar(1) / std::sqrt(static_cast<Scalar>(hd));
+      const CMatMap k(cache ? cache->k[l].data() : k_new.data(), S, kv);   // S x kv
+      const CMatMap v(cache ? cache->v[l].data() : v_new.data(), S, kv);   // S x kv
       for (int h = 0; h < nh; ++h) {
-        const int g = h / (nh / nkv);                       // the key/value head of query head h
-        const Matrix s = (q.middleCols(h * hd, hd) * k.middleCols(g * hd, hd).transpose()) * scale;  // T x S
-        Matrix p(T, S);
-        for (Eigen::Index i = 0; i < T; ++i) {              // causal softmax over keys 0 .. p0 + i
-          const Eigen::Index last = p0 + i;
-          const Scalar mx = s.row(i).head(last + 1).maxCoeff();
-          Scalar sum = 0;
-          for (Eigen::Index j = 0; j < S; ++j) {
-            p(i, j) = j <= last ? std::exp(s(i, j) - mx) : Scalar(0);
-            sum += p(i, j);
-          }
-          p.row(i) /= sum;
+        const int g = h / (nh / nkv);                     // the key/value head of query head h
+        s.noalias() = q.middleCols(h * hd, hd) * k.middleCols(g * hd, hd).transpose();
+        s *= scale;
+        for (Eigen::Index i = 0; i < T; ++i) {            // causal softmax over keys 0 .. p0 + i
+          const Eigen::Index n = p0 + i + 1;
+          auto row = s.row(i);
+          const Scalar mx = row.head(n).maxCoeff();
+          row.head(n) = (row.head(n).array() - mx).exp();
+          row.head(n) /= row.head(n).sum();
+          row.tail(S - n).setZero();
         }
-        att.middleCols(h * hd, hd) = p * v.middleCols(g * hd, hd);
+        att.middleCols(h * hd, hd).noalias() = s * v.middleCols(g * hd, hd);
       }
-      x += L.wo.apply(att);
-      const Matrix b = rms(x, L.ffn_norm);                  // T x d
-      Matrix gate = L.w_gate.apply(b);                      // T x ff
-      const Matrix up = L.w_up.apply(b);                    // T x ff
+      L.wo.apply(att, q);                                 // q reused: T x d attention projection
+      x += q;
+      rms(x, L.ffn_norm, a);
+      L.w_gate.apply(a, gate);
+      L.w_up.apply(a, up);
       gate = gate.unaryExpr([](Scalar z) { return z / (Scalar(1) + std::exp(-z)); }).cwiseProduct(up);
-      x += L.w_down.apply(gate);
+      L.w_down.apply(gate, q);                            // q reused: T x d MLP output
+      x += q;
     }
-    if (cache) cache->length = p0 + T;
-    const Matrix out = rms(x, output_norm_);
-    return out * (tied_ ? embd_ : output_).transpose();    // T x vocab
+    if (cache) cache->length = S;
+    rms(x, output_norm_, a);
+    return a * CMatMap(tied_ ? embd_ : output_, cfg_.vocab, d).transpose();  // T x vocab
   }
 
  private:
+  template <class>
+  friend class LlamaModel;
+
+  /// The packed layer whose dense weight would be called `name` ("blk.0.attn_q.weight").
+  const Linear<Scalar>* packed_by_weight(const std::string& name) const {
+    const auto infos = linear_layers(cfg_);
+    for (std::size_t i = 0; i < infos.size() && i / 7 < layers_.size(); ++i) {
+      if (infos[i].name + ".weight" != name) continue;
+      const Layer& L = layers_[i / 7];
+      const Linear<Scalar>* all[] = {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down};
+      return all[i % 7]->packed ? all[i % 7] : nullptr;
+    }
+    return nullptr;
+  }
+
   template <class Dense, class Packed, class Has>
   static LlamaModel build(const LlamaConfig& cfg, int layers, const std::string& source, Dense&& dense, Packed&& packed,
                           Has&& has) {
     LlamaModel m;
     m.cfg_ = cfg;
     const int n = layers < 0 ? cfg.n_layer : std::min(layers, cfg.n_layer);
-    auto matrix = [&](const std::string& name, int rows, int cols) {
+    const auto infos = linear_layers(cfg);
+    m.tied_ = !has("output.weight");
+    // Which linear layers are packed decides the arena's size: vocab x d (embedding), vocab x d
+    // (untied head), d (final norm), per block 2 d (norms) and every dense linear layer's out x in.
+    std::vector<std::shared_ptr<littlebit::PackedFactorizedLinear>> pk(static_cast<std::size_t>(7 * n));
+    std::size_t total = static_cast<std::size_t>(cfg.vocab) * static_cast<std::size_t>(cfg.d_model) * (m.tied_ ? 1 : 2) +
+                        static_cast<std::size_t>(cfg.d_model) * static_cast<std::size_t>(1 + 2 * n);
+    for (std::size_t i = 0; i < pk.size(); ++i) {
+      pk[i] = packed(infos[i].name);
+      if (!pk[i]) total += static_cast<std::size_t>(infos[i].out) * static_cast<std::size_t>(infos[i].in);
+    }
+    m.weights_.resize(total);
+    std::size_t used = 0;
+    // Copies tensor `name` (checked: shape, finite) into the arena; returns its first element.
+    auto place = [&](const std::string& name, littlebit::Index rows, littlebit::Index cols) -> const Scalar* {
       std::vector<littlebit::Index> shape;
-      const std::vector<float> v = dense(name, shape);
-      if (shape != std::vector<littlebit::Index>{rows, cols})
-        littlebit::detail::fail(source, ": tensor '", name, "' has shape ", shape_string(shape), ", the config says [", rows,
-                                ", ", cols, "]");
-      Matrix out = Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(v.data(), rows, cols)
-                       .template cast<Scalar>();
-      if (!out.allFinite()) littlebit::detail::fail(source, ": tensor '", name, "' holds NaN or infinite values");
+      const auto v = dense(name, shape);
+      const std::vector<littlebit::Index> want = cols < 0 ? std::vector<littlebit::Index>{rows} : std::vector<littlebit::Index>{rows, cols};
+      if (shape != want)
+        littlebit::detail::fail(source, ": tensor '", name, "' has shape ", shape_string(shape), ", the config says ",
+                                shape_string(want));
+      Scalar* out = m.weights_.data() + used;
+      for (std::size_t i = 0; i < v.size(); ++i) {
+        out[i] = static_cast<Scalar>(v[i]);
+        if (!std::isfinite(static_cast<double>(v[i])))
+          littlebit::detail::fail(source, ": tensor '", name, "' holds NaN or infinite values");
+      }
+      m.index_[name] = {static_cast<littlebit::Index>(used), rows, cols};
+      used += v.size();
       return out;
     };
-    auto vector = [&](const std::string& name, int size) {
-      std::vector<littlebit::Index> shape;
-      const std::vector<float> v = dense(name, shape);
-      if (shape != std::vector<littlebit::Index>{size})
-        littlebit::detail::fail(source, ": tensor '", name, "' has shape ", shape_string(shape), ", expected a vector of ", size);
-      Vector out = Eigen::Map<const Eigen::VectorXf>(v.data(), size).template cast<Scalar>();
-      if (!out.allFinite()) littlebit::detail::fail(source, ": tensor '", name, "' holds NaN or infinite values");
-      return out;
-    };
-    auto linear = [&](const LinearInfo& info) {
+    auto linear = [&](std::size_t i) {
+      const LinearInfo& info = infos[i];
       Linear<Scalar> lin;
-      lin.packed = packed(info.name);
+      lin.out = info.out;
+      lin.in = info.in;
+      lin.packed = pk[i];
       if (lin.packed) {
         if (lin.packed->out_features() != info.out || lin.packed->in_features() != info.in)
           littlebit::detail::fail(source, ": packed layer '", info.name, "' is ", lin.packed->out_features(), " x ",
@@ -369,30 +430,29 @@ class LlamaModel {
         if (lin.packed->has_bias())
           littlebit::detail::fail(source, ": packed layer '", info.name, "' has a bias; Llama's linear layers have none");
       } else {
-        lin.w = matrix(info.name + ".weight", info.out, info.in);
+        lin.w = place(info.name + ".weight", info.out, info.in);
       }
       return lin;
     };
-    m.embd_ = matrix("token_embd.weight", cfg.vocab, cfg.d_model);
-    m.output_norm_ = vector("output_norm.weight", cfg.d_model);
-    m.tied_ = !has("output.weight");
-    if (!m.tied_) m.output_ = matrix("output.weight", cfg.vocab, cfg.d_model);
-    const auto infos = linear_layers(cfg);
+    m.embd_ = place("token_embd.weight", cfg.vocab, cfg.d_model);
+    if (!m.tied_) m.output_ = place("output.weight", cfg.vocab, cfg.d_model);
+    m.output_norm_ = place("output_norm.weight", cfg.d_model, -1);
     for (int l = 0; l < n; ++l) {
       const std::string p = "blk." + std::to_string(l) + ".";
-      const LinearInfo* info = &infos[static_cast<std::size_t>(7 * l)];
+      const auto i = static_cast<std::size_t>(7 * l);
       Layer L;
-      L.attn_norm = vector(p + "attn_norm.weight", cfg.d_model);
-      L.ffn_norm = vector(p + "ffn_norm.weight", cfg.d_model);
-      L.wq = linear(info[0]);
-      L.wk = linear(info[1]);
-      L.wv = linear(info[2]);
-      L.wo = linear(info[3]);
-      L.w_gate = linear(info[4]);
-      L.w_up = linear(info[5]);
-      L.w_down = linear(info[6]);
+      L.attn_norm = place(p + "attn_norm.weight", cfg.d_model, -1);
+      L.ffn_norm = place(p + "ffn_norm.weight", cfg.d_model, -1);
+      L.wq = linear(i);
+      L.wk = linear(i + 1);
+      L.wv = linear(i + 2);
+      L.wo = linear(i + 3);
+      L.w_gate = linear(i + 4);
+      L.w_up = linear(i + 5);
+      L.w_down = linear(i + 6);
       m.layers_.push_back(std::move(L));
     }
+    if (used != total) littlebit::detail::fail(source, ": weight arena holds ", used, " of ", total, " values");
     return m;
   }
   static std::string shape_string(const std::vector<littlebit::Index>& s) {
@@ -400,17 +460,17 @@ class LlamaModel {
     for (std::size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
     return out + "]";
   }
-  Matrix rms(const Matrix& x, const Vector& w) const {
-    Matrix y(x.rows(), x.cols());
+  /// y = x / sqrt(mean(x²) + eps) ⊙ w, row by row (x, y: T x d; w: d).
+  void rms(const Eigen::Ref<const Matrix>& x, const Scalar* w, Eigen::Ref<Matrix> y) const {
+    const CVecMap wv(w, x.cols());
     for (Eigen::Index t = 0; t < x.rows(); ++t) {
       const Scalar ms = x.row(t).squaredNorm() / static_cast<Scalar>(x.cols());
-      y.row(t) = x.row(t).cwiseProduct(w.transpose()) / std::sqrt(ms + static_cast<Scalar>(cfg_.rms_eps));
+      y.row(t) = x.row(t).cwiseProduct(wv.transpose()) / std::sqrt(ms + static_cast<Scalar>(cfg_.rms_eps));
     }
-    return y;
   }
   /// Rotary embedding of every head of x (T x heads·head_dim), position = p0 + row, on adjacent
   /// pairs (2i, 2i+1) or halves (i, i + hd/2) as the config says.
-  void rope(Matrix& x, int heads, Eigen::Index p0) const {
+  void rope(MatMap& x, int heads, Eigen::Index p0) const {
     const int hd = cfg_.head_dim;
     for (Eigen::Index t = 0; t < x.rows(); ++t)
       for (int i = 0; i < hd / 2; ++i) {
@@ -427,14 +487,19 @@ class LlamaModel {
       }
   }
 
-  template <class>
-  friend class LlamaModel;
+  struct Placed {
+    littlebit::Index offset, rows, cols;  // cols < 0: a vector
+  };
 
   LlamaConfig cfg_;
-  Matrix embd_, output_;
-  Vector output_norm_;
+  std::vector<Scalar> weights_;                 // the weight arena (see build)
+  std::map<std::string, Placed> index_;         // tensor name -> place in the arena
+  const Scalar* embd_ = nullptr;                // vocab x d
+  const Scalar* output_ = nullptr;              // vocab x d, when not tied
+  const Scalar* output_norm_ = nullptr;         // d
   bool tied_ = true;
   std::vector<Layer> layers_;
+  mutable std::vector<Scalar> acts_;            // the activation arena (see forward)
 };
 
 }  // namespace llm

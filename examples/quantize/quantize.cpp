@@ -32,7 +32,6 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
-#include <regex>
 #include <string>
 #include <vector>
 
@@ -107,6 +106,30 @@ struct Source {
   std::string identity(const std::string& name) const;
 };
 
+/// A Perl-compatible regular expression (PCRE2, as the tokenizer uses) for --exclude.
+class Pattern {
+ public:
+  explicit Pattern(const std::string& p) {
+    int err = 0;
+    PCRE2_SIZE at = 0;
+    code_.reset(pcre2_compile(reinterpret_cast<PCRE2_SPTR>(p.c_str()), p.size(), 0, &err, &at, nullptr), pcre2_code_free);
+    if (!code_) {
+      PCRE2_UCHAR msg[256];
+      pcre2_get_error_message(err, msg, sizeof msg);
+      throw littlebit::Error("--exclude '" + p + "' is not a valid regular expression: " +
+                             reinterpret_cast<const char*>(msg) + " at offset " + std::to_string(at));
+    }
+  }
+  bool search(const std::string& s) const {
+    std::unique_ptr<pcre2_match_data, decltype(&pcre2_match_data_free)> md(
+        pcre2_match_data_create_from_pattern(code_.get(), nullptr), pcre2_match_data_free);
+    return pcre2_match(code_.get(), reinterpret_cast<PCRE2_SPTR>(s.c_str()), s.size(), 0, 0, md.get(), nullptr) >= 0;
+  }
+
+ private:
+  std::shared_ptr<pcre2_code> code_;
+};
+
 struct LayerResult {
   std::string name;
   Index out = 0, in = 0, rank = 0;
@@ -175,18 +198,12 @@ int main(int argc, char** argv) {
     const bool gqa = cfg.n_head_kv < cfg.n_head;
 
     // --- which layers, and their ranks
-    std::vector<std::regex> ex;
-    for (const auto& e : excludes) {
-      try {
-        ex.emplace_back(e);
-      } catch (const std::regex_error&) {
-        throw littlebit::Error("--exclude '" + e + "' is not a valid regular expression");
-      }
-    }
+    std::vector<Pattern> ex;
+    for (const auto& e : excludes) ex.emplace_back(e);
     std::vector<llm::LinearInfo> all = llm::linear_layers(cfg), quant, kept;
     for (const auto& l : all) {
       bool skip = false;
-      for (const auto& r : ex) skip |= std::regex_search(l.name, r);
+      for (const auto& r : ex) skip |= r.search(l.name);
       (skip ? kept : quant).push_back(l);
     }
     if (quant.empty()) throw littlebit::Error("every linear layer is excluded: nothing to quantize");

@@ -3,7 +3,8 @@
 # a checkpoint and an official-layout export are written; the packed model matches its dense
 # reconstruction and the export matches the checkpoint (quantized_model); eval reads it; a rerun
 # keeps every layer and writes the same bytes; a lost part is redone alone; other settings redo
-# every part; an impossible target fails naming it and leaves no output behind.
+# every part; --exclude keeps layers dense (an invalid pattern is named); an impossible target
+# fails naming it and leaves no output behind.
 #   quantize_check.sh QUANTIZE EVAL QUANTIZED_MODEL DATA_DIR WORK_DIR
 set -eu
 quantize=$1 eval=$2 check=$3 data=${LITTLEBIT_DATA:-$4} work=$5
@@ -36,6 +37,14 @@ grep -q "1 layers Dual-SVID'd .*(13 kept from an earlier run)" "$work/run3.txt" 
 q --bpw 0.55 --seed 7 > "$work/run4.txt" 2>&1 || { cat "$work/run4.txt"; fail "other seed"; }
 grep -q "14 layers Dual-SVID'd .*(0 kept from an earlier run)" "$work/run4.txt" || fail "other settings redo every part"
 [ ! -e "$work/q.safetensors.parts" ] || fail "parts removed without --keep-parts"
+
+# Excluded layers stay dense in the checkpoint, and the model built from it still matches.
+q --bpw 0.55 --exclude 'attn_[kv]$' > "$work/run6.txt" 2>&1 || { cat "$work/run6.txt"; fail "--exclude"; }
+grep -q "plan: 10 layers quantized (4 kept dense)" "$work/run6.txt" || fail "--exclude plan"
+grep -q "^blk.1.attn_v .*dense (excluded)" "$work/run6.txt" || fail "--exclude table"
+"$check" "$work/q.safetensors" || fail "quantized_model with dense layers"
+if q --bpw 0.55 --exclude 'ffn_(' > "$work/run7.txt" 2>&1; then fail "an invalid --exclude accepted"; fi
+grep -q "quantize: --exclude 'ffn_(' is not a valid regular expression" "$work/run7.txt" || fail "invalid --exclude message"
 
 rm "$work/q.safetensors"
 if q --bpw 0.05 > "$work/run5.txt" 2>&1; then fail "0.05 bits per weight accepted"; fi
