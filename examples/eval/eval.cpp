@@ -21,10 +21,6 @@
 #include <string>
 #include <vector>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #include "llm/load.hpp"
 
 int main(int argc, char** argv) {
@@ -48,12 +44,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
-    if (threads > 0) {
-      Eigen::setNbThreads(threads);
-#ifdef _OPENMP
-      omp_set_num_threads(threads);
-#endif
-    }
+    llm::set_threads(threads);
     std::ifstream in(text_path, std::ios::binary);
     if (!in) throw littlebit::Error(text_path + ": cannot open");
     std::stringstream ss;

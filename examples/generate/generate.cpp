@@ -19,10 +19,6 @@
 #include <string>
 #include <vector>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #include "llm/load.hpp"
 
 int main(int argc, char** argv) {
@@ -43,12 +39,7 @@ int main(int argc, char** argv) {
   app.add_option("--precision", precision, "packed layers' kernels")->check(CLI::IsMember({"exact", "fast"}));
   CLI11_PARSE(app, argc, argv);
   try {
-    if (threads > 0) {
-      Eigen::setNbThreads(threads);
-#ifdef _OPENMP
-      omp_set_num_threads(threads);
-#endif
-    }
+    llm::set_threads(threads);
     const auto [model, tok, kind] = llm::load_model(model_path, precision == "fast" ? littlebit::kernels::Precision::kFast
                                                                                     : littlebit::kernels::Precision::kExact);
     const std::string text = chat ? "<|im_start|>user\n" + prompt + "<|im_end|>\n<|im_start|>assistant\n" : prompt;

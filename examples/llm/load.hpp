@@ -14,7 +14,20 @@
 #include "llm/model.hpp"
 #include "llm/tokenizer.hpp"
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 namespace llm {
+
+/// Threads for Eigen's products and littlebit's OpenMP kernels (n <= 0: leave OMP_NUM_THREADS).
+inline void set_threads(int n) {
+  if (n <= 0) return;
+  Eigen::setNbThreads(n);
+#ifdef _OPENMP
+  omp_set_num_threads(n);
+#endif
+}
 
 struct LoadedModel {
   LlamaModel<float> model;

@@ -37,10 +37,6 @@
 
 #include <unistd.h>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #include <nlohmann/json.hpp>
 
 #include "littlebit/io/checkpoint.hpp"
@@ -49,6 +45,7 @@
 #include "littlebit/quant/dual_svid.hpp"
 #include "littlebit/quant/rank_solver.hpp"
 #include "llm/hf.hpp"
+#include "llm/load.hpp"
 #include "llm/hf_names.hpp"
 #include "llm/model.hpp"
 #include "llm/tokenizer.hpp"
@@ -184,12 +181,7 @@ int main(int argc, char** argv) {
 
   try {
     const auto t_start = Clock::now();
-    if (threads > 0) {
-      Eigen::setNbThreads(threads);
-#ifdef _OPENMP
-      omp_set_num_threads(threads);
-#endif
-    }
+    llm::set_threads(threads);
     const Source file = Source::open(model_path);
     llm::LlamaConfig cfg = file.config();
     const llm::Tokenizer tok = file.tokenizer();

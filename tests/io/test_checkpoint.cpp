@@ -8,9 +8,11 @@
 
 #include "littlebit/io/checkpoint.hpp"
 #include "littlebit/layer/factorized_linear.hpp"
+#include "support/packed_check.hpp"
 #include "support/test_util.hpp"
 
 using namespace littlebit;
+using littlebit::test::check_same;
 using littlebit::test::RowMatrixXf;
 
 namespace {
@@ -24,19 +26,6 @@ PackedFactorizedLinear random_packed(Index m, Index r, Index n, int paths, bool 
   }
   const Eigen::VectorXf b = bias ? Eigen::VectorXf(littlebit::test::random_matrix(m, 1, seed + 99).cast<float>()) : Eigen::VectorXf();
   return FactorizedLinear<float>(ps, b).pack();
-}
-
-void check_same(const PackedFactorizedLinear& a, const PackedFactorizedLinear& b) {
-  REQUIRE(a.num_paths() == b.num_paths());
-  for (int p = 0; p < a.num_paths(); ++p) {
-    const PackedPath x = a.path(p), y = b.path(p);
-    CHECK(x.u_sign == y.u_sign);
-    CHECK(x.v_sign == y.v_sign);
-    CHECK(x.h == y.h);
-    CHECK(x.ell == y.ell);
-    CHECK(x.g == y.g);
-  }
-  CHECK(a.bias() == b.bias());
 }
 
 std::string error_of(std::span<const std::byte> bytes) {

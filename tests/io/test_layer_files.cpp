@@ -10,9 +10,11 @@
 #include "littlebit/io/official_linear.hpp"
 #include "littlebit/io/packed_linear.hpp"
 #include "littlebit/ref/factorized.hpp"
+#include "support/packed_check.hpp"
 #include "support/test_util.hpp"
 
 using namespace littlebit;
+using littlebit::test::check_same;
 using littlebit::test::RowMatrixXd;
 using littlebit::test::RowMatrixXf;
 
@@ -36,19 +38,6 @@ FactorizedLinear<float> random_layer(Index m, Index r, Index n, int paths, bool 
   }
   return FactorizedLinear<float>(ps, bias ? Eigen::VectorXf(littlebit::test::random_matrix(m, 1, seed + 99).cast<float>())
                                           : Eigen::VectorXf());
-}
-
-void check_same(const PackedFactorizedLinear& a, const PackedFactorizedLinear& b) {
-  REQUIRE(a.num_paths() == b.num_paths());
-  for (int p = 0; p < a.num_paths(); ++p) {
-    const PackedPath x = a.path(p), y = b.path(p);
-    CHECK(x.u_sign == y.u_sign);
-    CHECK(x.v_sign == y.v_sign);
-    CHECK(x.h == y.h);
-    CHECK(x.ell == y.ell);
-    CHECK(x.g == y.g);
-  }
-  CHECK(a.bias() == b.bias());
 }
 
 RowMatrixXf forward(PackedFactorizedLinear& l, const RowMatrixXf& x) {
