@@ -17,10 +17,10 @@ filter=${1:-'^(forward|forward_fast|dense_openblas|dense_eigen|limits|fixed_cost
 cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build/release -j "$(nproc)" --target littlebit_bench
 mkdir -p bench/results
-export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-Cooperlake}
+. scripts/env.sh
+littlebit_openblas_env
 build/release/bench/littlebit_bench --benchmark_filter="$filter" --benchmark_repetitions=3 \
   --benchmark_report_aggregates_only=true --benchmark_min_time=0.1 \
   --benchmark_out=bench/results/forward.json --benchmark_out_format=json
-python3=/usr/bin/python3; [ -x "$python3" ] || python3=python3
-"$python3" bench/report.py bench/results/forward.json --plot docs/speedup.png > bench/results/forward.md
+"$PYTHON" bench/report.py bench/results/forward.json --plot docs/speedup.png > bench/results/forward.md
 echo "wrote bench/results/forward.json, bench/results/forward.md, docs/speedup.png"

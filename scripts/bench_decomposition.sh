@@ -15,22 +15,22 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh bench
-python3=/usr/bin/python3; [ -x "$python3" ] || python3=python3
-export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-SkylakeX}
-"$python3" bench/decomposition/make_matrices.py bench/data
+. scripts/env.sh
+littlebit_openblas_env
+"$PYTHON" bench/decomposition/make_matrices.py bench/data
 cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build/release -j "$(nproc)" --target littlebit_bench_decomposition
 mkdir -p bench/results
 if [ $# -eq 0 ]; then
   : > bench/results/decomposition_official.jsonl
   for matrix in decay gauss; do
-    "$python3" bench/decomposition/official_dual_svid.py bench/data --matrix "$matrix" --threads 2 --repeat 3 \
+    "$PYTHON" bench/decomposition/official_dual_svid.py bench/data --matrix "$matrix" --threads 2 --repeat 3 \
       | tee -a bench/results/decomposition_official.jsonl
   done
 fi
 build/release/bench/littlebit_bench_decomposition --benchmark_filter="${1:-.}" --benchmark_repetitions=3 \
   --benchmark_report_aggregates_only=true \
   --benchmark_out=bench/results/decomposition.json --benchmark_out_format=json
-"$python3" bench/decomposition/report.py bench/results/decomposition.json bench/results/decomposition_official.jsonl \
+"$PYTHON" bench/decomposition/report.py bench/results/decomposition.json bench/results/decomposition_official.jsonl \
   > bench/results/decomposition.md
 echo "wrote bench/results/decomposition{.json,_official.jsonl,.md}"

@@ -20,7 +20,8 @@ scripts/setup.sh bench
 cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build/release -j "$(nproc)" --target littlebit_bench
 mkdir -p bench/results
-export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-Cooperlake}
+. scripts/env.sh
+littlebit_openblas_env
 run() {
   local out=$1 filter=$2; shift 2
   env "$@" build/release/bench/littlebit_bench --benchmark_filter="$filter" --benchmark_repetitions=5 \
@@ -37,7 +38,6 @@ run layer_train.json "$train" LD_LIBRARY_PATH="$openmp"
 run layer_train_pthread.json "$train" LD_LIBRARY_PATH="$pthread"
 run layer_train_tuned.json "$train" LD_LIBRARY_PATH="$pthread" OMP_WAIT_POLICY=passive OPENBLAS_THREAD_TIMEOUT=4
 run layer_forward.json '^(packed_forward|kernel_forward)/'
-python3=/usr/bin/python3; [ -x "$python3" ] || python3=python3
-"$python3" bench/layer/report.py bench/results/layer_train.json bench/results/layer_train_pthread.json \
+"$PYTHON" bench/layer/report.py bench/results/layer_train.json bench/results/layer_train_pthread.json \
   bench/results/layer_train_tuned.json bench/results/layer_forward.json > bench/results/layer.md
 echo "wrote bench/results/layer_*.json and bench/results/layer.md"

