@@ -1,5 +1,5 @@
 #!/bin/sh
-# The Hugging Face input end to end (skipped until scripts/fetch_data.sh ran): SmolLM2's first two
+# The Hugging Face input end to end (fails until scripts/fetch_data.sh ran): SmolLM2's first two
 # blocks written as a Hugging Face directory (tests/tools/make_hf_model.py), read like the GGUF
 # (hf_vs_gguf), quantized from it with an official export (checked by quantized_model), and
 # evaluated by eval.
@@ -7,10 +7,10 @@
 set -eu
 cmp_bin=$1 quantize=$2 check=$3 eval=$4 data=${LITTLEBIT_DATA:-$5} work=$6 make=$7
 model=$data/model/SmolLM2-135M-Instruct.Q4_1.gguf
-[ -f "$model" ] && [ -d "$data/pylib/gguf" ] || { echo "no $model or $data/pylib (scripts/fetch_data.sh): skipped"; exit 77; }
+[ -f "$model" ] && [ -d "$data/pylib/gguf" ] || { echo "FAIL: no $model or $data/pylib/gguf: run scripts/fetch_data.sh"; exit 1; }
 fail() { echo "FAIL: $*"; exit 1; }
 rm -rf "$work"; mkdir -p "$work"
-PYTHONPATH="$data/pylib" python3 "$make" "$model" "$work/hf" 2 || fail "make_hf_model.py"
+PYTHONPATH="$data/pylib" "${LITTLEBIT_PYTHON:-/usr/bin/python3}" "$make" "$model" "$work/hf" 2 || fail "make_hf_model.py"
 "$cmp_bin" "$model" "$work/hf" || fail "hf_vs_gguf"
 "$quantize" --model "$work/hf" --bpw 0.55 --threads 2 --output "$work/q.safetensors" --official "$work/official.safetensors" \
   > "$work/quantize.txt" 2>&1 || { cat "$work/quantize.txt"; fail "quantize from the Hugging Face directory"; }

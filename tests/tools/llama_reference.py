@@ -9,7 +9,7 @@ littlebit's LlamaModel<double>). Both sides compute in double from the same dequ
 so they agree to rounding: the check is max |diff| <= 1e-9 * max |logit| (float64 rounding over
 30 layers of sums of at most 1536 terms is ~1e-12 relative; 1e-9 leaves room for the different
 summation orders of NumPy's BLAS and Eigen, and is far below any real discrepancy, which shows
-at 1e-3 and up). Exit 77 (skipped) when numpy or gguf is missing.
+at 1e-3 and up). Fails (exit 1), naming the module, when numpy or gguf is missing.
 """
 import json
 import struct
@@ -18,9 +18,8 @@ import sys
 try:
     import numpy as np
     import gguf
-except ImportError:
-    print("numpy or gguf missing: skipped")
-    sys.exit(77)
+except ImportError as e:
+    sys.exit(f"FAIL: {sys.executable} cannot import {e.name}: needs python3-numpy (scripts/setup.sh) and gguf (scripts/fetch_data.sh, on PYTHONPATH)")
 
 
 def read_safetensors(path):

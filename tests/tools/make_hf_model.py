@@ -9,7 +9,7 @@ BLOCKS blocks, default 2) and tokenizer.json (BPE: vocab, merges, control tokens
 tokens, the Digits + ByteLevel pre-tokenizer SmolLM2 uses). Weights are the `gguf` package's
 dequantization; q/k rows are put back in Hugging Face's order (the inverse of llama.cpp's
 conversion permute: GGUF row h*hd + 2i + j <- HF row h*hd + j*hd/2 + i). Standard library, numpy
-and gguf only (no torch, transformers or tokenizers). Exit 77 when numpy or gguf is missing.
+and gguf only (no torch, transformers or tokenizers). Fails (exit 1), naming the module, when numpy or gguf is missing.
 """
 import json
 import os
@@ -19,9 +19,8 @@ import sys
 try:
     import numpy as np
     import gguf
-except ImportError:
-    print("numpy or gguf missing: skipped")
-    sys.exit(77)
+except ImportError as e:
+    sys.exit(f"FAIL: {sys.executable} cannot import {e.name}: needs python3-numpy (scripts/setup.sh) and gguf (scripts/fetch_data.sh, on PYTHONPATH)")
 
 
 def field(r, key):

@@ -11,7 +11,7 @@
 
 The packer and the safetensors codec here are this script's own (the layout is documented in
 docs/format.md), so the C++ reader and writer are checked against an independent implementation.
-Exit 77 (skipped) when torch is missing.
+Fails (exit 1), naming the module, when torch is missing.
 """
 import json
 import struct
@@ -19,9 +19,8 @@ import sys
 
 try:
     import torch
-except ImportError:
-    print("torch not available: skipped")
-    sys.exit(77)
+except ImportError as e:
+    sys.exit(f"FAIL: {sys.executable} cannot import {e.name}: needs python3-torch (scripts/setup.sh)")
 
 PREFIX = "model.layers.0.mlp.up_proj"
 DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
