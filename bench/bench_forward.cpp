@@ -4,6 +4,10 @@
 // Case names (pair them from --benchmark_format=json with bench/report.py):
 //   forward/<out>x<in>/bpw:<b>/batch:<k>/threads:<t>[/f16][/cold]       exact path (FP32 sums)
 //   forward_fast/<out>x<in>/bpw:<b>/batch:<k>/threads:<t>[/f16][/cold]  fastest path (int16 tables)
+//   forward[_fast]/<out>x<in>/bpw:<b>/batch:<k>/threads:1[/cold]/arch:<path>
+//       the same on another ISA path this CPU runs (avx2, scalar; one thread, FP32 activations);
+//       the cases without /arch: run the default path (LITTLEBIT_ARCH, else the best one here),
+//       which the report's context names (littlebit_kernel_path)
 //   dense_openblas/<out>x<in>/batch:<k>/threads:<t>[/cold]              cblas_sgemv / cblas_sgemm
 //   dense_eigen/<out>x<in>/batch:<k>/threads:<t>[/cold]                 Eigen GEMV / GEMM (FP32)
 //   fixed_cost/<out>x<in>/<exact|fast>/threads:<t>                       per-call cost at rank 8
@@ -122,9 +126,9 @@ const Activations& activations(Index batch, Index n) {
 /// Checks the forward once per (layer, path, activation type) against the reference on 3 rows
 /// (a batch tile). Exact path: the derived bound of tests/kernels/test_factorized_forward.cpp;
 /// fast path: relative error below 1%. Returns an error message or "".
-std::string validate(Layer& l, Precision p, bool f16) {
-  static std::map<std::tuple<Layer*, Precision, bool>, std::string> done;
-  const auto key = std::make_tuple(&l, p, f16);
+std::string validate(Layer& l, Precision p, bool f16, littlebit::kernels::Arch arch) {
+  static std::map<std::tuple<Layer*, Precision, bool, littlebit::kernels::Arch>, std::string> done;
+  const auto key = std::make_tuple(&l, p, f16, arch);
   if (auto it = done.find(key); it != done.end()) return it->second;
   const Index rows = 3;
   const Activations& a = activations(rows, l.n);
@@ -134,11 +138,11 @@ std::string validate(Layer& l, Precision p, bool f16) {
   if (f16) {
     littlebit::kernels::factorized_forward(std::span<const littlebit::kernels::PreparedPath>(prepared),
                                            littlebit::MatrixView<const littlebit::Float16>(a.f16.data(), rows, l.n),
-                                           littlebit::view(y), ws);
+                                           littlebit::view(y), ws, {arch, 0});
   } else {
     littlebit::kernels::factorized_forward(std::span<const littlebit::kernels::PreparedPath>(prepared),
                                            littlebit::MatrixView<const float>(a.f32.data(), rows, l.n),
-                                           littlebit::view(y), ws);
+                                           littlebit::view(y), ws, {arch, 0});
   }
   Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> want(rows, l.m), mag(rows, l.m);
   const auto views = l.views();
@@ -181,9 +185,9 @@ std::string validate(Layer& l, Precision p, bool f16) {
 // ---- LittleBit forward ------------------------------------------------------------------------
 
 void forward(benchmark::State& st, Index m, Index n, double bpw, Index batch, int threads, Precision p, bool f16,
-             bool cold) {
+             bool cold, littlebit::kernels::Arch arch) {
   Layer& l = layer(m, n, bpw);
-  if (const std::string e = validate(l, p, f16); !e.empty()) {
+  if (const std::string e = validate(l, p, f16, arch); !e.empty()) {
     st.SkipWithError(e.c_str());
     return;
   }
@@ -201,7 +205,7 @@ void forward(benchmark::State& st, Index m, Index n, double bpw, Index batch, in
   const Activations& a = activations(batch, n);
   RowMatrixXf y(batch, m);
   littlebit::kernels::ForwardWorkspace ws;
-  const littlebit::kernels::ForwardOptions o{littlebit::kernels::best_arch(), threads};
+  const littlebit::kernels::ForwardOptions o{arch, threads};
   std::size_t k = 0;
   auto run = [&] {
     const auto& ps = cold ? copies[k++ % copies.size()] : prepared;
@@ -252,7 +256,7 @@ void fixed_cost(benchmark::State& st, Index m, Index n, int threads, Precision p
   const Activations& a = activations(1, n);
   RowMatrixXf y(1, m);
   littlebit::kernels::ForwardWorkspace ws;
-  const littlebit::kernels::ForwardOptions o{littlebit::kernels::best_arch(), threads};
+  const littlebit::kernels::ForwardOptions o{littlebit::kernels::default_arch(), threads};
   auto run = [&] {
     littlebit::kernels::factorized_forward(std::span<const littlebit::kernels::PreparedPath>(prepared),
                                            littlebit::MatrixView<const float>(a.f32.data(), 1, n), littlebit::view(y), ws, o);
@@ -434,9 +438,19 @@ const bool registered = [] {
                                          "/bpw:" + fmt_bpw(bpw) + "/batch:" + std::to_string(batch) +
                                          "/threads:" + std::to_string(threads) + (f16 ? "/f16" : "") +
                                          (cold ? "/cold" : "");
-                benchmark::RegisterBenchmark(name.c_str(), forward, m, n, bpw, batch, threads, p, f16, cold)
+                benchmark::RegisterBenchmark(name.c_str(), forward, m, n, bpw, batch, threads, p, f16, cold,
+                                             littlebit::kernels::default_arch())
                     ->UseRealTime()
                     ->Unit(benchmark::kMicrosecond);
+                // The other paths this CPU runs, in the same run (one thread, FP32 activations).
+                if (threads != 1 || f16) continue;
+                for (littlebit::kernels::Arch arch : littlebit::kernels::supported_archs()) {
+                  if (arch == littlebit::kernels::default_arch()) continue;
+                  benchmark::RegisterBenchmark((name + "/arch:" + std::string(littlebit::kernels::arch_name(arch))).c_str(),
+                                               forward, m, n, bpw, batch, threads, p, f16, cold, arch)
+                      ->UseRealTime()
+                      ->Unit(benchmark::kMicrosecond);
+                }
               }
     for (Index batch : {1, 8, 512})
       for (int threads : {1, 2})

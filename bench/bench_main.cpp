@@ -8,6 +8,10 @@
 // named exactly as documented (forward/<out>x<in>/bpw:<b>/batch:<k>/threads:<t>, ...).
 #include <benchmark/benchmark.h>
 
+#include "littlebit/kernels/arch.hpp"
+
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -66,6 +70,21 @@ int main(int argc, char** argv) {
   const std::string out_format = flag(argc, argv, "benchmark_out_format", "json");
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  // What a figure depends on, in the context of every report: the kernel path cases without an
+  // /arch: part run (LITTLEBIT_ARCH or the best this CPU runs), every path this CPU runs (cases
+  // with /arch:<path> time the others), and the OpenBLAS core type of the dense baselines.
+  namespace k = littlebit::kernels;
+  std::string paths;
+  for (k::Arch a : k::supported_archs()) paths += std::string(paths.empty() ? "" : ",") + std::string(k::arch_name(a));
+  try {
+    benchmark::AddCustomContext("littlebit_kernel_path", std::string(k::arch_name(k::default_arch())));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "littlebit_bench: %s\n", e.what());
+    return 1;
+  }
+  benchmark::AddCustomContext("littlebit_paths_supported", paths);
+  const char* coretype = std::getenv("OPENBLAS_CORETYPE");
+  benchmark::AddCustomContext("openblas_coretype", coretype != nullptr && *coretype != '\0' ? coretype : "auto");
   PlainNames display(make_reporter(display_format));
   std::unique_ptr<PlainNames> file;
   if (!out.empty()) file = std::make_unique<PlainNames>(make_reporter(out_format));

@@ -49,12 +49,7 @@ struct StoredPath {
 };
 
 StoredPath store(const littlebit::ref::DualSvidPath& p) {
-  auto fp16 = [](const Eigen::VectorXd& v) {
-    std::vector<littlebit::Float16> out;
-    for (double e : v) out.push_back(littlebit::from_double<littlebit::Float16>(e));
-    return out;
-  };
-  return {fp16(p.h), fp16(p.ell), fp16(p.g), &p};
+  return {littlebit::to_float16(p.h, "h"), littlebit::to_float16(p.ell, "ell"), littlebit::to_float16(p.g, "g"), &p};
 }
 
 }  // namespace
@@ -142,7 +137,7 @@ int main(int argc, char** argv) {
     std::printf("forward error ||y - W x|| / ||W x|| on %ld inputs: %.4f\n", static_cast<long>(batch), output_err);
     std::printf("forward vs dense reconstruction: %.2e (the factorized forward computes W_hat x)\n", consistency);
     std::printf("CPU kernels (%s): exact path %.1f us per batch, %.1e from the reference; fast path %.1f us, %.1e\n",
-                std::string(littlebit::kernels::arch_name(littlebit::kernels::best_arch())).c_str(), kernel_us[0],
+                std::string(littlebit::kernels::arch_name(littlebit::kernels::default_arch())).c_str(), kernel_us[0],
                 kernel_err[0], kernel_us[1], kernel_err[1]);
     std::printf("{\"out\": %ld, \"in\": %ld, \"rank\": %ld, \"bpw\": %.6f, \"target_bpw\": %.6f, \"residual\": %s, "
                 "\"meets_target\": %s, \"weight_error\": %.6f, \"output_error\": %.6f, \"kernel_exact_us\": %.1f, "

@@ -14,6 +14,8 @@
 #include <vector>
 
 #include "littlebit/quant/sign_gradient.hpp"
+#include "littlebit/ref/sign_gradient.hpp"
+#include "support/arch_cases.hpp"
 #include "support/test_util.hpp"
 
 using namespace littlebit;
@@ -39,7 +41,7 @@ TEST_CASE("apply_sign_gradient: SmoothSign and STE within the derived bound of t
   std::vector<float> grad(z.size());
   for (std::size_t i = 0; i < z.size(); ++i) grad[i] = (i % 2 ? -1.0f : 1.0f) * (0.5f + static_cast<float>(i % 7));
   const double u = littlebit::test::unit_roundoff<float>();
-  for (kernels::Arch arch : {kernels::Arch::kScalar, kernels::Arch::kAvx512})
+  for (kernels::Arch arch : littlebit::test::arch_cases({kernels::Arch::kScalar, kernels::Arch::kAvx512}))
     for (double alpha : {100.0, 3.0, 1000.0}) {
       CAPTURE(kernels::arch_name(arch));
       CAPTURE(alpha);

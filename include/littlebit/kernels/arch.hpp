@@ -11,10 +11,22 @@
 // compilers a path is compiled only when the compiler's feature macros (e.g. /arch:AVX512) enable
 // its instructions. LITTLEBIT_KERNELS_NO_RUNTIME_DISPATCH restricts GCC/Clang to the macro rule as
 // well, for builds that must not contain instructions beyond their -march.
+//
+// Forcing a path: every kernel takes its path as an argument whose default is default_arch(): the
+// path set by set_default_arch(), else the one the environment variable LITTLEBIT_ARCH names
+// (avx512, avx2, scalar, or portable = scalar, read once), else best_arch(). Asking for a path that
+// is not compiled in or that this CPU cannot run raises littlebit::Error naming it, rather than
+// falling back silently.
 #pragma once
 
+#include <atomic>
+#include <cstdlib>
+#include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
+
+#include "littlebit/core/error.hpp"
 
 namespace littlebit::kernels {
 
@@ -130,6 +142,59 @@ inline std::vector<Arch> supported_archs() {
   for (Arch a : {Arch::kScalar, Arch::kAvx2, Arch::kAvx512})
     if (arch_supported(a)) out.push_back(a);
   return out;
+}
+
+/// The path a name means: "avx512", "avx2", "scalar" or "portable" (the same path); nullopt otherwise.
+constexpr std::optional<Arch> parse_arch(std::string_view name) {
+  if (name == "avx512") return Arch::kAvx512;
+  if (name == "avx2") return Arch::kAvx2;
+  if (name == "scalar" || name == "portable") return Arch::kScalar;
+  return std::nullopt;
+}
+
+namespace detail {
+
+/// Raises unless `a` runs here; `who` names where the request came from.
+inline Arch require_arch(Arch a, std::string_view who) {
+  if (!arch_compiled(a))
+    littlebit::detail::fail(who, ": the ", arch_name(a), " kernel path is not compiled into this build");
+  if (!arch_supported(a))
+    littlebit::detail::fail(who, ": the ", arch_name(a), " kernel path needs instructions this CPU lacks (it runs: ",
+                            arch_name(best_arch()), ")");
+  return a;
+}
+
+/// LITTLEBIT_ARCH, parsed and checked (raises on an unknown or unsupported name); nullopt when unset.
+inline std::optional<Arch> arch_from_environment() {
+  const char* env = std::getenv("LITTLEBIT_ARCH");
+  if (env == nullptr || *env == '\0') return std::nullopt;
+  const std::optional<Arch> a = parse_arch(env);
+  if (!a) littlebit::detail::fail("LITTLEBIT_ARCH=", env, ": unknown kernel path (avx512, avx2, scalar or portable)");
+  return require_arch(*a, std::string("LITTLEBIT_ARCH=") + env);
+}
+
+inline std::atomic<int>& forced_arch() {
+  static std::atomic<int> forced{-1};  // -1: not set by set_default_arch()
+  return forced;
+}
+
+}  // namespace detail
+
+/// Forces the path of every kernel call that does not name one (overrides LITTLEBIT_ARCH).
+/// Raises littlebit::Error when the path is not compiled in or this CPU cannot run it.
+inline void set_default_arch(Arch a) {
+  detail::forced_arch().store(static_cast<int>(detail::require_arch(a, "set_default_arch")));
+}
+
+/// Undoes set_default_arch(): back to LITTLEBIT_ARCH or best_arch().
+inline void reset_default_arch() { detail::forced_arch().store(-1); }
+
+/// The path kernels use by default: set_default_arch(), else LITTLEBIT_ARCH, else best_arch().
+inline Arch default_arch() {
+  const int forced = detail::forced_arch().load(std::memory_order_relaxed);
+  if (forced >= 0) return static_cast<Arch>(forced);
+  static const Arch from_env = detail::arch_from_environment().value_or(best_arch());
+  return from_env;
 }
 
 }  // namespace littlebit::kernels

@@ -53,7 +53,7 @@ LITTLEBIT_TARGET_AVX512 inline bool pack_row_avx512(const float* in, Index cols,
 /// Packs the signs of `in` (float, contiguous rows) into `out` (same shape), padding bits zero;
 /// raises littlebit::Error naming `what` and the element on NaN. threads = 0: all of OpenMP's.
 inline void pack_signs_fast(MatrixView<const float> in, BitMatrix& out, std::string_view what = "pack_signs",
-                            int threads = 0, Arch arch = best_arch()) {
+                            int threads = 0, Arch arch = default_arch()) {
   if (out.rows() != in.rows() || out.cols() != in.cols()) out = BitMatrix(in.rows(), in.cols());
   const bool fast = arch == Arch::kAvx512 && arch_supported(Arch::kAvx512) && in.rows_contiguous();
   if (!fast) {

@@ -107,7 +107,7 @@ inline void check_k(Index ka, Index kb, const char* what) {
 }  // namespace detail
 
 /// C(i, j) = dot(a_i, b_j) for +1/-1 rows packed along K; C is a.rows() x b.rows().
-inline void popcount_gemm(BitMatrixView a, BitMatrixView b, MatrixView<std::int32_t> c, Arch arch = best_arch()) {
+inline void popcount_gemm(BitMatrixView a, BitMatrixView b, MatrixView<std::int32_t> c, Arch arch = default_arch()) {
   detail::check_k(a.cols(), b.cols(), "kernels::popcount_gemm");
   littlebit::detail::check_shape(c, a.rows(), b.rows(), "kernels::popcount_gemm C");
   if (!arch_supported(arch)) littlebit::detail::fail("kernels::popcount_gemm: path ", arch_name(arch), " unavailable");
@@ -120,7 +120,7 @@ inline void popcount_gemm(BitMatrixView a, BitMatrixView b, MatrixView<std::int3
 }
 
 /// c[i] = dot(a_i, b) for one packed row b (1 x K).
-inline void popcount_gemv(BitMatrixView a, BitMatrixView b, std::span<std::int32_t> c, Arch arch = best_arch()) {
+inline void popcount_gemv(BitMatrixView a, BitMatrixView b, std::span<std::int32_t> c, Arch arch = default_arch()) {
   if (b.rows() != 1) littlebit::detail::fail("kernels::popcount_gemv: b must have 1 row, found ", b.rows());
   if (static_cast<Index>(c.size()) != a.rows())
     littlebit::detail::fail("kernels::popcount_gemv c: expected length ", a.rows(), ", found ", c.size());
@@ -152,7 +152,7 @@ class BitPlanes {
 };
 
 /// y[i] = sum_k A(i, k) x_k for int8 x given as its bit-planes (see the file comment).
-inline void bitserial_gemv(BitMatrixView a, const BitPlanes& x, std::span<std::int32_t> y, Arch arch = best_arch()) {
+inline void bitserial_gemv(BitMatrixView a, const BitPlanes& x, std::span<std::int32_t> y, Arch arch = default_arch()) {
   detail::check_k(a.cols(), x.size(), "kernels::bitserial_gemv");
   if (static_cast<Index>(y.size()) != a.rows())
     littlebit::detail::fail("kernels::bitserial_gemv y: expected length ", a.rows(), ", found ", y.size());
@@ -172,7 +172,7 @@ inline void bitserial_gemv(BitMatrixView a, const BitPlanes& x, std::span<std::i
 
 /// Y(b, i) = sum_k A(i, k) X(b, k) for int8 activations X (batch x K, contiguous rows).
 inline void bitserial_gemm(BitMatrixView a, MatrixView<const std::int8_t> x, MatrixView<std::int32_t> y,
-                           Arch arch = best_arch()) {
+                           Arch arch = default_arch()) {
   littlebit::detail::check_shape(x, x.rows(), a.cols(), "kernels::bitserial_gemm X");
   littlebit::detail::check_shape(y, x.rows(), a.rows(), "kernels::bitserial_gemm Y");
   if (!x.rows_contiguous() || !y.rows_contiguous())

@@ -105,7 +105,7 @@ struct LutWorkspace {
 };
 
 struct GemmOptions {
-  Arch arch = best_arch();
+  Arch arch = default_arch();
   int threads = 0;  // 0: omp_get_max_threads() (OMP_NUM_THREADS); 1 without OpenMP
 };
 
