@@ -1,5 +1,5 @@
 // The reference kernels' cost, against a dense Eigen GEMV of the same weight in the same run:
-// the baseline every fast kernel (issue: CPU kernels) must beat by a wide margin. The reference
+// the baseline every fast kernel must beat by a wide margin. The reference
 // is the spec, not a fast path; these numbers say how slow the spec is, nothing more.
 #include <benchmark/benchmark.h>
 

@@ -7,8 +7,14 @@
 #pragma once
 
 #include <bit>
+#include <cmath>
+#include <cstddef>
 #include <cstdint>
+#include <string_view>
 #include <type_traits>
+#include <vector>
+
+#include "littlebit/core/error.hpp"
 
 namespace littlebit {
 
@@ -118,6 +124,24 @@ constexpr T from_double(double v) {
   } else {
     return T(static_cast<float>(v));
   }
+}
+
+/// The scales as stored: every entry of `v` (std::vector, Eigen vector, AlignedBuffer: anything
+/// with size() and operator[]) rounded to FP16 through from_double. Raises littlebit::Error
+/// naming `what`, the entry and its value when one is not finite or overflows FP16 (the one
+/// conversion every writer of FP16 scales uses).
+template <class Vector>
+std::vector<Float16> to_float16(const Vector& v, std::string_view what) {
+  std::vector<Float16> out;
+  out.reserve(static_cast<std::size_t>(v.size()));
+  for (std::size_t i = 0; i < static_cast<std::size_t>(v.size()); ++i) {
+    const double x = to_double(v[static_cast<decltype(v.size())>(i)]);
+    const Float16 h = from_double<Float16>(x);
+    if (!std::isfinite(static_cast<float>(h)))
+      littlebit::detail::fail(what, ": entry ", i, " = ", x, " does not fit FP16");
+    out.push_back(h);
+  }
+  return out;
 }
 
 }  // namespace littlebit

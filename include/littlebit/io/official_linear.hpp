@@ -266,21 +266,12 @@ inline PackedFactorizedLinear to_packed(const OfficialLinear& layer,
   for (std::size_t p = 0; p < layer.paths.size(); ++p) {
     const auto& q = layer.paths[p];
     const std::string sfx = p == 0 ? "" : "_R";
-    auto fp16 = [&](const std::vector<double>& v, const std::vector<double>* times, const std::string& name) {
-      std::vector<Float16> out;
-      for (std::size_t i = 0; i < v.size(); ++i) {
-        // The product of two scales of a 16-bit dtype is exact in float; of F32 scales it rounds
-        // once to float first, as PyTorch's float product does.
-        const double x = times ? static_cast<double>(static_cast<float>(v[i] * (*times)[i])) : v[i];
-        const Float16 h = from_double<Float16>(x);
-        if (!std::isfinite(static_cast<float>(h)))
-          littlebit::detail::fail("tensor '", name, "': entry ", i, " = ", x, " does not fit FP16");
-        out.push_back(h);
-      }
-      return out;
-    };
-    paths.push_back({q.u_sign, q.v_sign, fp16(q.u1, nullptr, "u1" + sfx), fp16(q.v1, &q.u2, "v1" + sfx + " * u2" + sfx),
-                     fp16(q.v2, nullptr, "v2" + sfx)});
+    // The product of two scales of a 16-bit dtype is exact in float; of F32 scales it rounds once
+    // to float first, as PyTorch's float product does.
+    std::vector<double> ell(q.v1.size());
+    for (std::size_t i = 0; i < ell.size(); ++i) ell[i] = static_cast<double>(static_cast<float>(q.v1[i] * q.u2[i]));
+    paths.push_back({q.u_sign, q.v_sign, to_float16(q.u1, "tensor 'u1" + sfx + "'"),
+                     to_float16(ell, "tensor 'v1" + sfx + " * u2" + sfx + "'"), to_float16(q.v2, "tensor 'v2" + sfx + "'")});
   }
   std::vector<float> bias;
   for (double b : layer.bias) bias.push_back(static_cast<float>(b));

@@ -19,7 +19,7 @@
 #include "littlebit/core/float16.hpp"
 #include "littlebit/core/matrix_view.hpp"
 #include "littlebit/kernels/sign_gemm.hpp"
-#include "littlebit/ref/factorized.hpp"
+#include "littlebit/core/factorized_path.hpp"
 
 LITTLEBIT_KERNELS_BEGIN_IGNORE_PR105593
 namespace littlebit::kernels {
@@ -36,7 +36,7 @@ struct PreparedPath {
 
   /// From a path of any scale type (FP16 as stored, float, double: rounded to float once).
   template <class S>
-  static PreparedPath from(const ref::FactorizedPath<S>& p, Precision precision) {
+  static PreparedPath from(const FactorizedPath<S>& p, Precision precision) {
     p.validate("kernels::PreparedPath");
     PreparedPath out;
     out.v_sign = PreparedSigns(p.v_sign, precision);
@@ -59,7 +59,7 @@ struct ForwardWorkspace {
 };
 
 struct ForwardOptions {
-  Arch arch = best_arch();
+  Arch arch = default_arch();
   int threads = 0;  // 0: omp_get_max_threads() (OMP_NUM_THREADS)
 };
 

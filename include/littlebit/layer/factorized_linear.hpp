@@ -276,7 +276,7 @@ class FactorizedLinear {
       c.z.resize(batch, m_);
       c.transposed = false;
       if constexpr (std::is_same_v<Scalar, float>) {
-        const kernels::GemmOptions go{kernels::best_arch(), nt};
+        const kernels::GemmOptions go{kernels::default_arch(), nt};
         const auto u = std::as_const(*this).U(p);
         const auto v = std::as_const(*this).V(p);
         kernels::pack_signs_fast(view(u), c.u_sign, p == 0 ? "FactorizedLinear U" : "FactorizedLinear U_R", nt);
@@ -357,7 +357,7 @@ class FactorizedLinear {
       // ds = dz sign(U)
       if constexpr (std::is_same_v<Scalar, float>) {
         prepare_transposes(c);
-        kernels::sign_gemm(c.ut_prep, view(std::as_const(dz_)), view(ds_), ws_, {kernels::best_arch(), nt});
+        kernels::sign_gemm(c.ut_prep, view(std::as_const(dz_)), view(ds_), ws_, {kernels::default_arch(), nt});
       } else {
         linalg::gemm<Scalar>(linalg::Op::kNone, cmap(dz_), linalg::Op::kNone, cmap(c.u_pm), map(ds_));
       }
@@ -383,7 +383,7 @@ class FactorizedLinear {
 
       // da = dt sign(V)
       if constexpr (std::is_same_v<Scalar, float>) {
-        kernels::sign_gemm(c.vt_prep, view(std::as_const(dt_)), view(da_), ws_, {kernels::best_arch(), nt});
+        kernels::sign_gemm(c.vt_prep, view(std::as_const(dt_)), view(da_), ws_, {kernels::default_arch(), nt});
       } else {
         linalg::gemm<Scalar>(linalg::Op::kNone, cmap(dt_), linalg::Op::kNone, cmap(c.v_pm), map(da_));
       }
@@ -415,9 +415,9 @@ class FactorizedLinear {
       PackedPath q;
       q.u_sign = pack_signs(U(p), "FactorizedLinear::pack U" + sfx);
       q.v_sign = pack_signs(V(p), "FactorizedLinear::pack V" + sfx);
-      q.h = to_fp16(u1(p), "u1" + sfx);
-      q.ell = to_fp16((v1(p).array() * u2(p).array()).matrix(), "v1" + sfx + " * u2" + sfx);
-      q.g = to_fp16(v2(p), "v2" + sfx);
+      q.h = to_float16(u1(p), "FactorizedLinear::pack: u1" + sfx);
+      q.ell = to_float16((v1(p).array() * u2(p).array()).matrix(), "FactorizedLinear::pack: v1" + sfx + " * u2" + sfx);
+      q.g = to_float16(v2(p), "FactorizedLinear::pack: v2" + sfx);
       out.push_back(std::move(q));
     }
     std::vector<float> b;
@@ -505,17 +505,6 @@ class FactorizedLinear {
         threads(), [&] { c.ut_prep = kernels::PreparedSigns(transpose(c.u_sign.view()).view(), options_.precision); },
         [&] { c.vt_prep = kernels::PreparedSigns(transpose(c.v_sign.view()).view(), options_.precision); });
     c.transposed = true;
-  }
-  template <class Vec>
-  static std::vector<Float16> to_fp16(const Vec& v, const std::string& name) {
-    std::vector<Float16> out;
-    for (Index i = 0; i < v.size(); ++i) {
-      const Float16 h = from_double<Float16>(static_cast<double>(v(i)));
-      if (!std::isfinite(static_cast<float>(h)))
-        littlebit::detail::fail("FactorizedLinear::pack: ", name, "[", i, "] = ", v(i), " does not fit FP16");
-      out.push_back(h);
-    }
-    return out;
   }
   static linalg::ConstRowMap<Scalar> cmap(const RowMatrix& a) { return linalg::row_map(a.data(), a.rows(), a.cols()); }
   static linalg::RowMap<Scalar> map(RowMatrix& a) { return linalg::row_map(a.data(), a.rows(), a.cols()); }

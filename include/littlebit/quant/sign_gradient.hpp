@@ -18,22 +18,9 @@
 #include "littlebit/core/error.hpp"
 #include "littlebit/kernels/arch.hpp"
 #include "littlebit/kernels/smoothsign.hpp"
-#include "littlebit/ref/sign_gradient.hpp"
+#include "littlebit/core/sign_gradient_rule.hpp"
 
 namespace littlebit {
-
-using ref::SignGradient;
-
-/// Which surrogate, and SmoothSign's sharpness.
-struct SignGradientRule {
-  SignGradient kind = SignGradient::kSmoothSign;
-  double alpha = ref::kDefaultSmoothSignAlpha;
-
-  void validate(const char* what = "SignGradientRule") const {
-    if (kind == SignGradient::kSmoothSign && !(alpha > 0.0 && alpha < 1e30))
-      littlebit::detail::fail(what, ": SmoothSign alpha must be positive and finite, found ", alpha);
-  }
-};
 
 /// SmoothSign's derivative is taken as 0 where 2 alpha |z| >= this: the true value is below
 /// 4 alpha e^-64 (6.4e-26 at alpha = 100), and products with it would otherwise run on subnormal
@@ -45,7 +32,7 @@ inline constexpr double kSmoothSignCutoff = 64.0;
 /// AVX-512 and the CPU has it; everything else through Eigen.
 template <class Scalar>
 void apply_sign_gradient(const SignGradientRule& rule, const Scalar* z, const Scalar* grad_sign, Scalar* out,
-                         Index count, bool accumulate, kernels::Arch arch = kernels::best_arch()) {
+                         Index count, bool accumulate, kernels::Arch arch = kernels::default_arch()) {
   static_assert(std::is_floating_point_v<Scalar>, "apply_sign_gradient works on float or double");
   using Array = Eigen::Array<Scalar, Eigen::Dynamic, 1>;
   using Map = Eigen::Map<Array>;

@@ -1,4 +1,5 @@
-// littlebit/ref/sign_gradient.hpp: the surrogate derivatives of sign(z) used in training.
+// littlebit/ref/sign_gradient.hpp: the surrogate derivatives of sign(z) used in training (the rule
+// itself, SignGradient, is core/sign_gradient_rule.hpp).
 //
 // Forward always uses sign(z) with sign(0) = +1. Backward multiplies the gradient with respect
 // to the sign by one of (the official SmoothSign and STEBinary rules):
@@ -8,11 +9,12 @@
 
 #include <cmath>
 
+#include "littlebit/core/sign_gradient_rule.hpp"
+
 namespace littlebit::ref {
 
-enum class SignGradient { kSmoothSign, kSte };
-
-inline constexpr double kDefaultSmoothSignAlpha = 100.0;
+using littlebit::kDefaultSmoothSignAlpha;
+using littlebit::SignGradient;
 
 inline double smoothsign_derivative(double z, double alpha = kDefaultSmoothSignAlpha) {
   const double t = std::tanh(alpha * z);

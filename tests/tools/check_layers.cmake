@@ -1,0 +1,41 @@
+# The layering of docs/design.md, checked on the headers themselves:
+#   - littlebit/littlebit.hpp includes every public header;
+#   - ref/ (the executable spec, for tests) includes only core/;
+#   - no other layer includes ref/;
+#   - each layer includes only itself and the layers below it:
+#       core < kernels < linalg < quant < layer < io
+# Run: cmake -DINCLUDE_DIR=<repo>/include -P check_layers.cmake
+set(order core kernels linalg quant layer io)
+file(GLOB_RECURSE headers RELATIVE "${INCLUDE_DIR}" "${INCLUDE_DIR}/littlebit/*/*.hpp")
+file(READ "${INCLUDE_DIR}/littlebit/littlebit.hpp" umbrella)
+set(problems "")
+foreach(h IN LISTS headers)
+  string(FIND "${umbrella}" "#include \"${h}\"" at)
+  if(at EQUAL -1)
+    list(APPEND problems "littlebit/littlebit.hpp does not include ${h}")
+  endif()
+  string(REGEX REPLACE "^littlebit/([a-z]+)/.*" "\\1" layer "${h}")
+  list(FIND order ${layer} rank)
+  file(STRINGS "${INCLUDE_DIR}/${h}" includes REGEX "^#include \"littlebit/[a-z]+/")
+  foreach(line IN LISTS includes)
+    string(REGEX REPLACE "^#include \"littlebit/([a-z]+)/.*" "\\1" dep "${line}")
+    if(layer STREQUAL "ref")
+      if(NOT dep MATCHES "^(core|ref)$")
+        list(APPEND problems "${h} (ref) includes ${dep}/: the reference uses core only")
+      endif()
+    elseif(dep STREQUAL "ref")
+      list(APPEND problems "${h} includes ref/: the executable spec is for tests")
+    else()
+      list(FIND order ${dep} dep_rank)
+      if(dep_rank GREATER rank)
+        list(APPEND problems "${h} (${layer}) includes ${dep}/, a layer above it")
+      endif()
+    endif()
+  endforeach()
+endforeach()
+list(LENGTH headers count)
+if(problems)
+  list(JOIN problems "\n  " text)
+  message(FATAL_ERROR "layering violated:\n  ${text}")
+endif()
+message(STATUS "layering holds for ${count} public headers")
