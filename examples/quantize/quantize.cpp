@@ -135,6 +135,15 @@ struct LayerResult {
   littlebit::PackedFactorizedLinear packed;
 };
 
+struct Options {
+  std::string model_path, output, official, dense_dtype = "f16";
+  double bpw = 0.0, kv_factor = 4.0;
+  bool no_residual = false, refine = false, keep_parts = false;
+  std::vector<std::string> excludes;
+  std::uint64_t seed = 0;
+  int threads = 0, max_layers = -1;
+};
+
 std::string Source::identity(const std::string& name) const {
   if (gguf) {
     const auto& t = gguf->tensor(name);
@@ -145,258 +154,335 @@ std::string Source::identity(const std::string& name) const {
 }
 
 littlebit::PackedPath to_packed_path(const littlebit::DualSvidPath<float>& p) {
-  auto f16 = [](const Eigen::VectorXf& v) {
-    std::vector<littlebit::Float16> o(static_cast<std::size_t>(v.size()));
-    for (Index i = 0; i < v.size(); ++i) o[static_cast<std::size_t>(i)] = littlebit::Float16(v(i));
-    return o;
+  return {p.u_sign, p.v_sign, littlebit::to_float16(p.h, "h"), littlebit::to_float16(p.ell, "ell"),
+          littlebit::to_float16(p.g, "g")};
+}
+
+using RowMap = Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>;
+
+// ---- step 1: which layers, and their ranks ----------------------------------------------------
+
+struct Plan {
+  std::vector<llm::LinearInfo> quant, kept;
+  littlebit::ModelRankPlan ranks;
+  bool residual = true, gqa = false;
+};
+
+Plan plan_layers(const llm::LlamaConfig& cfg, const Options& o) {
+  Plan p;
+  p.residual = !o.no_residual;
+  p.gqa = cfg.n_head_kv < cfg.n_head;
+  std::vector<Pattern> ex;
+  for (const auto& e : o.excludes) ex.emplace_back(e);
+  for (const auto& l : llm::linear_layers(cfg)) {
+    bool skip = false;
+    for (const auto& r : ex) skip |= r.search(l.name);
+    (skip ? p.kept : p.quant).push_back(l);
+  }
+  if (p.quant.empty()) throw littlebit::Error("every linear layer is excluded: nothing to quantize");
+  std::vector<littlebit::LayerBudget> budgets;
+  for (const auto& l : p.quant)
+    budgets.push_back({l.name, {l.out, l.in}, p.gqa && l.is_kv() ? o.kv_factor : 1.0, std::nullopt});
+  for (;;) {  // no rank above min(m, n) (rounded down to the multiple): pin, re-plan the rest
+    p.ranks = littlebit::plan_model_ranks(budgets, o.bpw, {.residual = p.residual});
+    bool pinned = false;
+    for (std::size_t i = 0; i < budgets.size(); ++i) {
+      const Index cap = std::max<Index>(8, std::min(budgets[i].shape.out_features, budgets[i].shape.in_features) / 8 * 8);
+      if (!budgets[i].fixed_rank && p.ranks.ranks[i] > cap) {
+        budgets[i].fixed_rank = cap;
+        pinned = true;
+      }
+    }
+    if (!pinned) break;
+  }
+  if (!p.ranks.feasible)
+    throw littlebit::Error("a target of " + std::to_string(o.bpw) + " bits per weight is below what the minimum ranks and " +
+                           "the FP16 scales alone cost (" + std::to_string(p.ranks.achieved_bpw) + " bits per weight)");
+  return p;
+}
+
+// ---- step 2: Dual-SVID of one layer, or its part from an earlier run ---------------------------
+
+/// The source tensor of a layer, checked: the config's shape, finite values.
+std::vector<float> source_weight(const Source& file, const llm::LinearInfo& l) {
+  const std::string tensor = l.name + ".weight";
+  if (file.shape(tensor) != std::vector<Index>{l.out, l.in})
+    throw littlebit::Error(file.path + ": tensor '" + tensor + "' does not have the config's shape " +
+                           std::to_string(l.out) + " x " + std::to_string(l.in));
+  std::vector<float> v = file.values(tensor);
+  if (!RowMap(v.data(), l.out, l.in).allFinite())
+    throw littlebit::Error(file.path + ": tensor '" + tensor + "' holds NaN or infinite values");
+  return v;
+}
+
+/// The layer from its part, when the part exists, is readable, was made with `key` and holds a
+/// layer of the planned shape and rank; nullopt (with a line on stderr saying why) otherwise.
+std::optional<littlebit::PackedFactorizedLinear> read_part(const fs::path& part, const std::string& key,
+                                                           const LayerResult& r, bool residual, double& seconds) {
+  if (!fs::exists(part)) return std::nullopt;
+  try {
+    const auto ck = littlebit::io::Checkpoint::open(part);
+    if (ck.metadata_value("quantize.key") != key || !ck.has_layer(r.name)) return std::nullopt;  // other settings
+    littlebit::PackedFactorizedLinear layer = ck.layer(r.name);
+    if (layer.out_features() != r.out || layer.in_features() != r.in || layer.rank() != r.rank ||
+        layer.has_residual() != residual)
+      throw littlebit::Error("holds a layer of another shape or rank than planned");
+    const auto st = nlohmann::json::parse(ck.metadata_value("quantize.result").value_or("{}"));
+    seconds = st.at("seconds").get<double>();
+    return layer;
+  } catch (const std::exception& e) {  // littlebit::Error, nlohmann's parse and type errors
+    std::fprintf(stderr, "\n%s: unusable, redone (%s)\n", part.c_str(), e.what());
+    return std::nullopt;
+  }
+}
+
+/// Quantizes layer `r` (or takes it from its part), then measures what it reports: the errors of
+/// the layer as stored (FP16 scales) against the source tensor, recomputed on resume as well, so
+/// a part that does not belong to this tensor cannot carry a wrong figure into the table.
+void quantize_layer(const Source& file, const llm::LinearInfo& l, const littlebit::DualSvidOptions& opt,
+                    const nlohmann::json& key, const fs::path& part, LayerResult& r) {
+  const std::vector<float> v = source_weight(file, l);
+  const RowMap w(v.data(), l.out, l.in);
+  if (auto layer = read_part(part, key.dump(), r, opt.residual, r.seconds)) {
+    r.packed = std::move(*layer);
+    r.resumed = true;
+  } else {
+    const auto t0 = Clock::now();
+    const Eigen::MatrixXf wc = w;  // Dual-SVID's column-major working copy
+    const auto d = littlebit::dual_svid(wc, r.rank, opt);
+    std::vector<littlebit::PackedPath> paths{to_packed_path(d.primary)};
+    if (d.residual) paths.push_back(to_packed_path(*d.residual));
+    r.packed = littlebit::PackedFactorizedLinear(paths);
+    r.seconds = since(t0);
+    littlebit::io::CheckpointWriter pw;
+    pw.add_layer(l.name, r.packed);
+    pw.set_metadata("quantize.key", key.dump());
+    pw.set_metadata("quantize.result", nlohmann::json{{"seconds", r.seconds}}.dump());
+    pw.write(part);
+  }
+  const auto e = littlebit::reconstruction_error(r.packed, littlebit::MatrixView<const float>(v.data(), l.out, l.in));
+  r.err_primary = e.primary;
+  r.err_total = e.total;
+}
+
+/// Every planned layer, with progress: a bar redrawn in place on a terminal, in a log a line per
+/// tenth of the layers, with the ETA from the work (m n r) done so far.
+std::vector<LayerResult> quantize_layers(const Source& file, const Plan& plan, const Options& o, const fs::path& parts,
+                                         int& resumed, double& compute_seconds) {
+  littlebit::DualSvidOptions opt;
+  opt.residual = plan.residual;
+  opt.seed = o.seed;
+  if (o.refine) opt.refine = littlebit::DualSvidRefine::recommended();
+  std::vector<LayerResult> results(plan.quant.size());
+  double work_total = 0, work_done = 0;
+  for (std::size_t i = 0; i < plan.quant.size(); ++i)
+    work_total += static_cast<double>(plan.quant[i].out) * plan.quant[i].in * static_cast<double>(plan.ranks.ranks[i]);
+  const auto t_layers = Clock::now();
+  resumed = 0;
+  compute_seconds = 0;
+  for (std::size_t i = 0; i < plan.quant.size(); ++i) {
+    const auto& l = plan.quant[i];
+    LayerResult& r = results[i];
+    r.name = l.name;
+    r.out = l.out;
+    r.in = l.in;
+    r.rank = plan.ranks.ranks[i];
+    r.bpw = plan.ranks.bits_per_weight[i];
+    const nlohmann::json key = {{"tensor", file.identity(l.name + ".weight")},
+                                {"rank", r.rank},
+                                {"residual", plan.residual},
+                                {"refine", o.refine},
+                                {"seed", std::to_string(o.seed)},
+                                {"version", 2}};
+    const auto t0 = Clock::now();
+    quantize_layer(file, l, opt, key, parts / (l.name + ".safetensors"), r);
+    const double work = static_cast<double>(l.out) * l.in * static_cast<double>(r.rank);
+    if (r.resumed) {
+      ++resumed;
+      work_total -= work;
+    } else {
+      compute_seconds += since(t0);
+      work_done += work;
+    }
+    const double frac = work_total > 0 ? work_done / work_total : 1.0;
+    const double eta = frac > 0 ? compute_seconds * (1.0 - frac) / frac : 0.0;
+    const int bar = static_cast<int>(30.0 * static_cast<double>(i + 1) / static_cast<double>(plan.quant.size()));
+    const bool tty = isatty(2) != 0;
+    const std::size_t n = plan.quant.size();
+    if (!tty && (10 * (i + 1)) / n == (10 * i) / n && i + 1 != n) continue;
+    std::fprintf(stderr, tty ? "\r[%s%s] %zu/%zu %-18s elapsed %s  ETA %s " : "[%s%s] %zu/%zu %-18s elapsed %s  ETA %s\n",
+                 std::string(static_cast<std::size_t>(bar), '#').c_str(), std::string(static_cast<std::size_t>(30 - bar), '.').c_str(),
+                 i + 1, n, l.name.c_str(), hms(since(t_layers)).c_str(), hms(eta).c_str());
+  }
+  if (isatty(2)) std::fprintf(stderr, "\n");
+  return results;
+}
+
+// ---- step 3: the table ------------------------------------------------------------------------
+
+void print_table(const std::vector<LayerResult>& results, const std::vector<llm::LinearInfo>& kept, int resumed,
+                 double compute_seconds) {
+  std::printf("\n%-20s %12s %6s %8s %10s %10s %8s\n", "layer", "shape", "rank", "bpw", "err_pri", "err_total", "seconds");
+  double sum_w = 0, sum_err2 = 0;
+  for (const auto& r : results) {
+    char shape[32];
+    std::snprintf(shape, sizeof shape, "%ldx%ld", static_cast<long>(r.out), static_cast<long>(r.in));
+    std::printf("%-20s %12s %6ld %8.4f %10.5f %10.5f %8.2f%s\n", r.name.c_str(), shape, static_cast<long>(r.rank), r.bpw,
+                r.err_primary, r.err_total, r.seconds, r.resumed ? " (kept)" : "");
+    sum_w += static_cast<double>(r.out) * static_cast<double>(r.in);
+    sum_err2 += static_cast<double>(r.out) * static_cast<double>(r.in) * r.err_total * r.err_total;
+  }
+  for (const auto& k : kept) std::printf("%-20s %5dx%-6d  dense (excluded)\n", k.name.c_str(), k.out, k.in);
+  std::printf("(errors: ||W - W_hat||_F / ||W||_F of each layer as stored, FP16 scales, against its source tensor)\n");
+  std::printf("%zu layers Dual-SVID'd in %s (%d kept from an earlier run); weight-averaged relative error %.5f\n",
+              results.size() - static_cast<std::size_t>(resumed), hms(compute_seconds).c_str(), resumed,
+              std::sqrt(sum_err2 / sum_w));
+}
+
+// ---- step 4: the checkpoint -------------------------------------------------------------------
+
+/// Writes OUT: packed layers, dense tensors, config, tokenizer, summary. Returns the claimed
+/// bits per weight of the quantized layers and the bytes of the dense tensors.
+std::pair<double, double> write_checkpoint(const Source& file, const llm::LlamaConfig& cfg, const llm::Tokenizer& tok,
+                                           const Plan& plan, const std::vector<LayerResult>& results, const Options& o,
+                                           std::int64_t& quant_weights, std::int64_t& quant_bits) {
+  const auto dtype = o.dense_dtype == "f32" ? littlebit::io::DType::kF32
+                     : o.dense_dtype == "bf16" ? littlebit::io::DType::kBF16 : littlebit::io::DType::kF16;
+  littlebit::io::CheckpointWriter w;
+  auto add_dense = [&](const std::string& name, littlebit::io::DType dt) {
+    const auto v = file.values(name);
+    for (float x : v)
+      if (!std::isfinite(x)) throw littlebit::Error(o.model_path + ": tensor '" + name + "' holds NaN or infinite values");
+    w.add_dense_as(name, v, file.shape(name), dt);
   };
-  return {p.u_sign, p.v_sign, f16(p.h), f16(p.ell), f16(p.g)};
+  add_dense("token_embd.weight", dtype);
+  if (file.contains("output.weight")) add_dense("output.weight", dtype);
+  add_dense("output_norm.weight", littlebit::io::DType::kF32);
+  for (int b = 0; b < cfg.n_layer; ++b) {
+    add_dense("blk." + std::to_string(b) + ".attn_norm.weight", littlebit::io::DType::kF32);
+    add_dense("blk." + std::to_string(b) + ".ffn_norm.weight", littlebit::io::DType::kF32);
+  }
+  for (const auto& k : plan.kept) add_dense(k.name + ".weight", dtype);
+  quant_bits = 0;
+  quant_weights = 0;
+  nlohmann::json summary_layers = nlohmann::json::array();
+  for (const auto& r : results) {
+    w.add_layer(r.name, r.packed);
+    quant_bits += r.packed.storage_bits();
+    quant_weights += r.out * r.in;
+    summary_layers.push_back({{"name", r.name}, {"rank", r.rank}, {"err_primary", r.err_primary}, {"err_total", r.err_total}});
+  }
+  w.set_metadata("llm.config", cfg.to_json());
+  w.set_metadata("llm.tokenizer", tok.to_json());
+  const double claimed = static_cast<double>(quant_bits) / static_cast<double>(quant_weights);
+  w.set_metadata("quantize.summary", nlohmann::json{{"source", fs::path(o.model_path).filename().string()},
+                                                    {"target_bpw", o.bpw},
+                                                    {"bpw", claimed},
+                                                    {"residual", plan.residual},
+                                                    {"kv_factor", plan.gqa ? o.kv_factor : 1.0},
+                                                    {"refine", o.refine},
+                                                    {"seed", std::to_string(o.seed)},
+                                                    {"dense_dtype", o.dense_dtype},
+                                                    {"errors", "relative Frobenius, layer as stored (FP16 scales)"},
+                                                    {"layers", summary_layers}}
+                                         .dump());
+  w.write(o.output);
+  return {claimed, static_cast<double>(w.dense_bytes())};
+}
+
+// ---- step 5: sizes (the written file read back: the model must load) ---------------------------
+
+void print_sizes(const littlebit::io::Checkpoint& ck, const Options& o, double claimed, double dense_bytes,
+                 std::int64_t quant_weights, std::int64_t quant_bits) {
+  const auto model = llm::LlamaModel<float>::from_checkpoint(ck);
+  const auto disk = static_cast<double>(fs::file_size(o.output));
+  std::printf("\nsize: quantized layers %.4f bits/weight (%ld weights, %.3f MB of signs + scales); "
+              "on disk %.3f MB (dense tensors in %s: %.3f MB); in memory %.3f MB\n",
+              claimed, static_cast<long>(quant_weights), static_cast<double>(quant_bits) / 8e6, disk / 1e6,
+              o.dense_dtype.c_str(), dense_bytes / 1e6, static_cast<double>(model.memory_bytes()) / 1e6);
+  std::uintmax_t source_bytes = 0;
+  if (fs::is_directory(o.model_path)) {
+    for (const auto& e : fs::directory_iterator(o.model_path))
+      if (e.is_regular_file()) source_bytes += e.file_size();
+  } else {
+    source_bytes = fs::file_size(o.model_path);
+  }
+  std::printf("source %s: %.3f MB on disk\n", o.model_path.c_str(), static_cast<double>(source_bytes) / 1e6);
+}
+
+// ---- step 6: the official layout --------------------------------------------------------------
+
+/// The packed layers in the official state-dict layout with Hugging Face names, q/k rows back in
+/// Hugging Face order; the metadata names the head size and head counts that order depends on.
+void write_official(const littlebit::io::Checkpoint& ck, const llm::LlamaConfig& cfg,
+                    const std::vector<LayerResult>& results, const Options& o) {
+  littlebit::io::SafetensorsBuilder ob;
+  for (const auto& name : ck.dense_names()) ob.add(llm::hf_name(name), ck.dense(name), ck.dense_tensor(name).shape);
+  for (const auto& r : results) {
+    const bool qk = cfg.rope_adjacent && (r.name.ends_with(".attn_q") || r.name.ends_with(".attn_k"));
+    const int heads = r.name.ends_with(".attn_q") ? cfg.n_head : cfg.n_head_kv;
+    const auto layer = qk ? llm::rows_to_hf(r.packed, heads, cfg.head_dim) : r.packed;
+    littlebit::io::add_official_linear(ob, llm::hf_name(r.name), littlebit::io::to_official(layer));
+  }
+  ob.write(o.official, {{"format", "littlebit-official-model"},
+                        {"source", fs::path(o.model_path).filename().string()},
+                        {"head_dim", std::to_string(cfg.head_dim)},
+                        {"num_attention_heads", std::to_string(cfg.n_head)},
+                        {"num_key_value_heads", std::to_string(cfg.n_head_kv)},
+                        {"qk_row_order", "huggingface"}});
+  std::printf("official layout: %s (%.3f MB)\n", o.official.c_str(), static_cast<double>(fs::file_size(o.official)) / 1e6);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"quantize: a Llama-style GGUF model to a bits-per-weight target with Dual-SVID (littlebit checkpoint out)"};
-  std::string model_path, output, official, dense_dtype = "f16";
-  double bpw = 0.0, kv_factor = 4.0;
-  bool no_residual = false, refine = false, keep_parts = false;
-  std::vector<std::string> excludes;
-  std::uint64_t seed = 0;
-  int threads = 0, max_layers = -1;
-  app.add_option("--model", model_path, "GGUF model file, or a Hugging Face Llama directory")->required();
-  app.add_option("--bpw", bpw, "bits per weight of the quantized layers (signs + FP16 scales)")->required();
-  app.add_option("--output", output, "checkpoint to write (littlebit layout)")->required();
-  app.add_flag("--no-residual", no_residual, "one path per layer instead of primary + residual");
-  app.add_option("--kv-factor", kv_factor, "rank factor of k/v projections in grouped-query models")->check(CLI::Range(0.001, 1024.0));
-  app.add_option("--exclude", excludes, "keep layers whose name matches this regex dense (repeatable; e.g. 'blk\\.0\\.')");
-  app.add_flag("--refine", refine, "Dual-SVID refinements (Joint-ITQ, least-squares scales and signs)");
-  app.add_option("--seed", seed, "seed of the randomized SVD");
-  app.add_option("--dense-dtype", dense_dtype, "storage of the embedding and excluded layers")->check(CLI::IsMember({"f16", "bf16", "f32"}));
-  app.add_option("--official", official, "also write the packed layers in the official LittleBit layout");
-  app.add_option("--threads", threads, "threads (0: OMP_NUM_THREADS)")->check(CLI::Range(0, 1024));
-  app.add_option("--layers", max_layers, "quantize only the first N blocks (a test setting; the rest are dropped)")
+  Options o;
+  app.add_option("--model", o.model_path, "GGUF model file, or a Hugging Face Llama directory")->required();
+  app.add_option("--bpw", o.bpw, "bits per weight of the quantized layers (signs + FP16 scales)")->required();
+  app.add_option("--output", o.output, "checkpoint to write (littlebit layout)")->required();
+  app.add_flag("--no-residual", o.no_residual, "one path per layer instead of primary + residual");
+  app.add_option("--kv-factor", o.kv_factor, "rank factor of k/v projections in grouped-query models")->check(CLI::Range(0.001, 1024.0));
+  app.add_option("--exclude", o.excludes, "keep layers whose name matches this regex dense (repeatable; e.g. 'blk\\.0\\.')");
+  app.add_flag("--refine", o.refine, "Dual-SVID refinements (Joint-ITQ, least-squares scales and signs)");
+  app.add_option("--seed", o.seed, "seed of the randomized SVD");
+  app.add_option("--dense-dtype", o.dense_dtype, "storage of the embedding and excluded layers")->check(CLI::IsMember({"f16", "bf16", "f32"}));
+  app.add_option("--official", o.official, "also write the packed layers in the official LittleBit layout");
+  app.add_option("--threads", o.threads, "threads (0: OMP_NUM_THREADS)")->check(CLI::Range(0, 1024));
+  app.add_option("--layers", o.max_layers, "quantize only the first N blocks (a test setting; the rest are dropped)")
       ->check(CLI::Range(1, 1 << 20));
-  app.add_flag("--keep-parts", keep_parts, "keep OUT.parts/ (one file per layer) after writing OUT");
+  app.add_flag("--keep-parts", o.keep_parts, "keep OUT.parts/ (one file per layer) after writing OUT");
   CLI11_PARSE(app, argc, argv);
 
   try {
     const auto t_start = Clock::now();
-    llm::set_threads(threads);
-    const Source file = Source::open(model_path);
+    llm::set_threads(o.threads);
+    const Source file = Source::open(o.model_path);
     llm::LlamaConfig cfg = file.config();
     const llm::Tokenizer tok = file.tokenizer();
-    if (max_layers > 0 && max_layers < cfg.n_layer) cfg.n_layer = max_layers;
-    const bool residual = !no_residual;
-    const bool gqa = cfg.n_head_kv < cfg.n_head;
+    if (o.max_layers > 0 && o.max_layers < cfg.n_layer) cfg.n_layer = o.max_layers;
 
-    // --- which layers, and their ranks
-    std::vector<Pattern> ex;
-    for (const auto& e : excludes) ex.emplace_back(e);
-    std::vector<llm::LinearInfo> all = llm::linear_layers(cfg), quant, kept;
-    for (const auto& l : all) {
-      bool skip = false;
-      for (const auto& r : ex) skip |= r.search(l.name);
-      (skip ? kept : quant).push_back(l);
-    }
-    if (quant.empty()) throw littlebit::Error("every linear layer is excluded: nothing to quantize");
-    std::vector<littlebit::LayerBudget> budgets;
-    for (const auto& l : quant)
-      budgets.push_back({l.name, {l.out, l.in}, gqa && l.is_kv() ? kv_factor : 1.0, std::nullopt});
-    littlebit::ModelRankPlan plan;
-    for (;;) {  // no rank above min(m, n) (rounded down to the multiple): pin, re-plan the rest
-      plan = littlebit::plan_model_ranks(budgets, bpw, {.residual = residual});
-      bool pinned = false;
-      for (std::size_t i = 0; i < budgets.size(); ++i) {
-        const Index cap = std::max<Index>(8, std::min(budgets[i].shape.out_features, budgets[i].shape.in_features) / 8 * 8);
-        if (!budgets[i].fixed_rank && plan.ranks[i] > cap) {
-          budgets[i].fixed_rank = cap;
-          pinned = true;
-        }
-      }
-      if (!pinned) break;
-    }
-    if (!plan.feasible)
-      throw littlebit::Error("a target of " + std::to_string(bpw) + " bits per weight is below what the minimum ranks and " +
-                             "the FP16 scales alone cost (" + std::to_string(plan.achieved_bpw) + " bits per weight)");
-    std::printf("%s: %d blocks, width %d, heads %d/%d, ffn %d, vocabulary %d\n", model_path.c_str(), cfg.n_layer, cfg.d_model,
+    const Plan plan = plan_layers(cfg, o);
+    std::printf("%s: %d blocks, width %d, heads %d/%d, ffn %d, vocabulary %d\n", o.model_path.c_str(), cfg.n_layer, cfg.d_model,
                 cfg.n_head, cfg.n_head_kv, cfg.d_ff, cfg.vocab);
     std::printf("plan: %zu layers quantized (%zu kept dense), target %.4f bits/weight, planned %.4f (%+.3f%%), %s, k/v factor %g\n",
-                quant.size(), kept.size(), bpw, plan.achieved_bpw, 100.0 * plan.relative_gap,
-                residual ? "primary + residual" : "one path", gqa ? kv_factor : 1.0);
+                plan.quant.size(), plan.kept.size(), o.bpw, plan.ranks.achieved_bpw, 100.0 * plan.ranks.relative_gap,
+                plan.residual ? "primary + residual" : "one path", plan.gqa ? o.kv_factor : 1.0);
 
-    // --- Dual-SVID per layer, each written as a part at once
-    const fs::path out_path(output);
-    const fs::path parts = out_path.string() + ".parts";
+    const fs::path parts = o.output + ".parts";
     fs::create_directories(parts);
-    littlebit::DualSvidOptions opt;
-    opt.residual = residual;
-    opt.seed = seed;
-    if (refine) opt.refine = littlebit::DualSvidRefine::recommended();
-    std::vector<LayerResult> results(quant.size());
-    double work_total = 0, work_done = 0, compute_seconds = 0;
-    for (std::size_t i = 0; i < quant.size(); ++i)
-      work_total += static_cast<double>(quant[i].out) * quant[i].in * static_cast<double>(plan.ranks[i]);
-    const auto t_layers = Clock::now();
     int resumed = 0;
-    for (std::size_t i = 0; i < quant.size(); ++i) {
-      const auto& l = quant[i];
-      LayerResult& r = results[i];
-      r.name = l.name;
-      r.out = l.out;
-      r.in = l.in;
-      r.rank = plan.ranks[i];
-      r.bpw = plan.bits_per_weight[i];
-      const std::string tensor = l.name + ".weight";
-      const nlohmann::json key = {{"tensor", file.identity(tensor)},
-                                  {"rank", r.rank},
-                                  {"residual", residual},
-                                  {"refine", refine},
-                                  {"seed", std::to_string(seed)},
-                                  {"version", 1}};
-      const fs::path part = parts / (l.name + ".safetensors");
-      bool done = false;
-      if (fs::exists(part)) {
-        try {
-          const auto ck = littlebit::io::Checkpoint::open(part);
-          if (ck.metadata_value("quantize.key") == key.dump() && ck.has_layer(l.name)) {
-            r.packed = ck.layer(l.name);
-            const auto st = nlohmann::json::parse(ck.metadata_value("quantize.result").value_or("{}"));
-            r.err_primary = st.value("err_primary", 0.0);
-            r.err_total = st.value("err_total", 0.0);
-            r.seconds = st.value("seconds", 0.0);
-            r.resumed = done = true;
-            ++resumed;
-          }
-        } catch (const littlebit::Error& e) {
-          std::fprintf(stderr, "\n%s: unreadable, redone (%s)\n", part.c_str(), e.what());
-        }
-      }
-      if (!done) {
-        if (file.shape(tensor) != std::vector<Index>{l.out, l.in})
-          throw littlebit::Error(model_path + ": tensor '" + tensor + "' does not have the config's shape");
-        const std::vector<float> v = file.values(tensor);
-        const Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> w(v.data(), l.out, l.in);
-        if (!w.allFinite()) throw littlebit::Error(model_path + ": tensor '" + l.name + ".weight' holds NaN or infinite values");
-        const auto t0 = Clock::now();
-        const Eigen::MatrixXf wc = w;  // Dual-SVID's column-major working copy
-        const auto d = littlebit::dual_svid(wc, r.rank, opt);
-        std::vector<littlebit::PackedPath> paths{to_packed_path(d.primary)};
-        if (d.residual) paths.push_back(to_packed_path(*d.residual));
-        r.packed = littlebit::PackedFactorizedLinear(paths);
-        r.err_primary = d.rel_err_primary;
-        r.err_total = d.rel_err_total;
-        r.seconds = since(t0);
-        compute_seconds += r.seconds;
-        work_done += static_cast<double>(l.out) * l.in * static_cast<double>(r.rank);
-        littlebit::io::CheckpointWriter pw;
-        pw.add_layer(l.name, r.packed);
-        pw.set_metadata("quantize.key", key.dump());
-        pw.set_metadata("quantize.result",
-                        nlohmann::json{{"err_primary", r.err_primary}, {"err_total", r.err_total}, {"seconds", r.seconds}}.dump());
-        pw.write(part);
-      } else {
-        work_total -= static_cast<double>(l.out) * l.in * static_cast<double>(r.rank);
-      }
-      const double frac = work_total > 0 ? work_done / work_total : 1.0;
-      const double eta = frac > 0 ? compute_seconds * (1.0 - frac) / frac : 0.0;
-      // A bar redrawn in place on a terminal; in a log, a line per tenth of the layers.
-      const int bar = static_cast<int>(30.0 * static_cast<double>(i + 1) / static_cast<double>(quant.size()));
-      const bool tty = isatty(2) != 0;
-      if (!tty && (10 * (i + 1)) / quant.size() == (10 * i) / quant.size() && i + 1 != quant.size()) continue;
-      std::fprintf(stderr, tty ? "\r[%s%s] %zu/%zu %-18s elapsed %s  ETA %s " : "[%s%s] %zu/%zu %-18s elapsed %s  ETA %s\n", std::string(static_cast<std::size_t>(bar), '#').c_str(),
-                   std::string(static_cast<std::size_t>(30 - bar), '.').c_str(), i + 1, quant.size(), l.name.c_str(),
-                   hms(since(t_layers)).c_str(), hms(eta).c_str());
-    }
-    if (isatty(2)) std::fprintf(stderr, "\n");
+    double compute_seconds = 0;
+    const std::vector<LayerResult> results = quantize_layers(file, plan, o, parts, resumed, compute_seconds);
+    print_table(results, plan.kept, resumed, compute_seconds);
 
-    // --- the table
-    std::printf("\n%-20s %12s %6s %8s %10s %10s %8s\n", "layer", "shape", "rank", "bpw", "err_pri", "err_total", "seconds");
-    double sum_w = 0, sum_err2 = 0;
-    for (const auto& r : results) {
-      char shape[32];
-      std::snprintf(shape, sizeof shape, "%ldx%ld", static_cast<long>(r.out), static_cast<long>(r.in));
-      std::printf("%-20s %12s %6ld %8.4f %10.5f %10.5f %8.2f%s\n", r.name.c_str(), shape, static_cast<long>(r.rank), r.bpw,
-                  r.err_primary, r.err_total, r.seconds, r.resumed ? " (kept)" : "");
-      sum_w += static_cast<double>(r.out) * static_cast<double>(r.in);
-      sum_err2 += static_cast<double>(r.out) * static_cast<double>(r.in) * r.err_total * r.err_total;
-    }
-    for (const auto& k : kept) std::printf("%-20s %5dx%-6d  dense (excluded)\n", k.name.c_str(), k.out, k.in);
-    std::printf("%zu layers Dual-SVID'd in %s (%d kept from an earlier run); weight-averaged relative error %.5f\n",
-                quant.size() - static_cast<std::size_t>(resumed), hms(compute_seconds).c_str(), resumed,
-                std::sqrt(sum_err2 / sum_w));
-
-    // --- the checkpoint
-    const auto dtype = dense_dtype == "f32" ? littlebit::io::DType::kF32
-                       : dense_dtype == "bf16" ? littlebit::io::DType::kBF16 : littlebit::io::DType::kF16;
-    littlebit::io::CheckpointWriter w;
-    auto add_dense = [&](const std::string& name, littlebit::io::DType dt) {
-      const auto v = file.values(name);
-      for (float x : v)
-        if (!std::isfinite(x)) throw littlebit::Error(model_path + ": tensor '" + name + "' holds NaN or infinite values");
-      w.add_dense_as(name, v, file.shape(name), dt);
-    };
-    add_dense("token_embd.weight", dtype);
-    if (file.contains("output.weight")) add_dense("output.weight", dtype);
-    add_dense("output_norm.weight", littlebit::io::DType::kF32);
-    for (int b = 0; b < cfg.n_layer; ++b) {
-      add_dense("blk." + std::to_string(b) + ".attn_norm.weight", littlebit::io::DType::kF32);
-      add_dense("blk." + std::to_string(b) + ".ffn_norm.weight", littlebit::io::DType::kF32);
-    }
-    for (const auto& k : kept) add_dense(k.name + ".weight", dtype);
-    std::int64_t quant_bits = 0, quant_weights = 0;
-    nlohmann::json summary_layers = nlohmann::json::array();
-    for (const auto& r : results) {
-      w.add_layer(r.name, r.packed);
-      quant_bits += r.packed.storage_bits();
-      quant_weights += r.out * r.in;
-      summary_layers.push_back({{"name", r.name}, {"rank", r.rank}, {"err_primary", r.err_primary}, {"err_total", r.err_total}});
-    }
-    w.set_metadata("llm.config", cfg.to_json());
-    w.set_metadata("llm.tokenizer", tok.to_json());
-    const double claimed = static_cast<double>(quant_bits) / static_cast<double>(quant_weights);
-    w.set_metadata("quantize.summary", nlohmann::json{{"source", fs::path(model_path).filename().string()},
-                                                      {"target_bpw", bpw},
-                                                      {"bpw", claimed},
-                                                      {"residual", residual},
-                                                      {"kv_factor", gqa ? kv_factor : 1.0},
-                                                      {"refine", refine},
-                                                      {"seed", std::to_string(seed)},
-                                                      {"dense_dtype", dense_dtype},
-                                                      {"layers", summary_layers}}
-                                           .dump());
-    w.write(out_path);
-
-    // --- sizes (the written file read back: the model must load)
-    const auto ck = littlebit::io::Checkpoint::open(out_path);
-    const auto model = llm::LlamaModel<float>::from_checkpoint(ck);
-    const auto disk = static_cast<double>(fs::file_size(out_path));
-    std::printf("\nsize: quantized layers %.4f bits/weight (%ld weights, %.3f MB of signs + scales); "
-                "on disk %.3f MB (dense tensors in %s: %.3f MB); in memory %.3f MB\n",
-                claimed, static_cast<long>(quant_weights), static_cast<double>(quant_bits) / 8e6, disk / 1e6,
-                dense_dtype.c_str(), static_cast<double>(w.dense_bytes()) / 1e6, static_cast<double>(model.memory_bytes()) / 1e6);
-    std::uintmax_t source_bytes = 0;
-    if (fs::is_directory(model_path)) {
-      for (const auto& e : fs::directory_iterator(model_path))
-        if (e.is_regular_file()) source_bytes += e.file_size();
-    } else {
-      source_bytes = fs::file_size(model_path);
-    }
-    std::printf("source %s: %.3f MB on disk\n", model_path.c_str(), static_cast<double>(source_bytes) / 1e6);
-
-    if (!official.empty()) {
-      littlebit::io::SafetensorsBuilder ob;
-      for (const auto& name : ck.dense_names()) ob.add(llm::hf_name(name), ck.dense(name), ck.dense_tensor(name).shape);
-      for (const auto& r : results) {
-        const bool qk = cfg.rope_adjacent && (r.name.ends_with(".attn_q") || r.name.ends_with(".attn_k"));
-        const int heads = r.name.ends_with(".attn_q") ? cfg.n_head : cfg.n_head_kv;
-        const auto layer = qk ? llm::rows_to_hf(r.packed, heads, cfg.head_dim) : r.packed;
-        littlebit::io::add_official_linear(ob, llm::hf_name(r.name), littlebit::io::to_official(layer));
-      }
-      ob.write(official, {{"format", "littlebit-official-model"}, {"source", fs::path(model_path).filename().string()}});
-      std::printf("official layout: %s (%.3f MB)\n", official.c_str(), static_cast<double>(fs::file_size(official)) / 1e6);
-    }
-    if (!keep_parts) fs::remove_all(parts);
-    std::printf("wrote %s in %s\n", output.c_str(), hms(since(t_start)).c_str());
+    std::int64_t quant_weights = 0, quant_bits = 0;
+    const auto [claimed, dense_bytes] = write_checkpoint(file, cfg, tok, plan, results, o, quant_weights, quant_bits);
+    const auto ck = littlebit::io::Checkpoint::open(o.output);
+    print_sizes(ck, o, claimed, dense_bytes, quant_weights, quant_bits);
+    if (!o.official.empty()) write_official(ck, cfg, results, o);
+    if (!o.keep_parts) fs::remove_all(parts);
+    std::printf("wrote %s in %s\n", o.output.c_str(), hms(since(t_start)).c_str());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "\nquantize: %s\n", e.what());
     return 1;

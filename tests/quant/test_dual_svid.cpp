@@ -171,3 +171,25 @@ TEST_CASE("dual_svid_for_bpw: the official rank, and the achieved bits per weigh
   CHECK(d.bits_per_weight == doctest::Approx(c.bits_per_weight));
   CHECK(d.bits_per_weight <= 1.0);
 }
+
+TEST_CASE("dual_svid of an all-zero matrix: the zero layer, errors 0, no NaN, on every SVD method and precision") {
+  for (SvdMethod method : {SvdMethod::kExact, SvdMethod::kRandomized})
+    for (bool residual : {false, true}) {
+      CAPTURE(residual);
+      DualSvidOptions o;
+      o.svd = method;
+      o.residual = residual;
+      const DualSvidResult<float> f = dual_svid(Eigen::MatrixXf::Zero(40, 24), 8, o);
+      const DualSvidResult<double> d = dual_svid(Eigen::MatrixXd::Zero(24, 40), 8, o);
+      CHECK(f.rel_err_primary == 0.0);
+      CHECK(f.rel_err_total == 0.0);
+      CHECK(d.rel_err_total == 0.0);
+      CHECK(f.residual.has_value() == residual);
+      CHECK(f.primary.reconstruct().isZero(0.0));
+      CHECK(d.primary.reconstruct().isZero(0.0));
+      CHECK(f.primary.u_sign == BitMatrix(40, 8));  // all +1
+      CHECK(f.primary.rank() == 8);
+      CHECK(f.bits_per_weight == bpw_for_rank({40, 24}, 8, residual));
+      if (residual) CHECK(f.residual->reconstruct().isZero(0.0));
+    }
+}

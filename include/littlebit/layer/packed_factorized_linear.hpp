@@ -10,6 +10,8 @@
 // storage_bits(); what the object occupies in memory by memory_bytes().
 #pragma once
 
+#include <Eigen/Core>
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <span>
@@ -20,7 +22,7 @@
 #include "littlebit/core/float16.hpp"
 #include "littlebit/core/matrix_view.hpp"
 #include "littlebit/kernels/factorized_forward.hpp"
-#include "littlebit/ref/factorized.hpp"
+#include "littlebit/core/factorized_path.hpp"
 
 namespace littlebit {
 
@@ -36,7 +38,7 @@ struct PackedPath {
   Index in_features() const { return v_sign.cols(); }
   Index rank() const { return u_sign.cols(); }
   /// The reference's view of this path (valid while the path lives).
-  ref::FactorizedPath<Float16> view() const {
+  FactorizedPath<Float16> view() const {
     return {std::span<const Float16>(h), u_sign.view(), std::span<const Float16>(ell), v_sign.view(),
             std::span<const Float16>(g)};
   }
@@ -99,12 +101,8 @@ class PackedFactorizedLinear {
   PackedPath path(int p) const {
     if (p < 0 || p >= num_paths()) littlebit::detail::fail("PackedFactorizedLinear::path: no path ", p);
     const auto& q = prepared_[static_cast<std::size_t>(p)];
-    auto fp16 = [](const AlignedBuffer<float>& v) {
-      std::vector<Float16> out(static_cast<std::size_t>(v.size()));
-      for (Index i = 0; i < v.size(); ++i) out[static_cast<std::size_t>(i)] = Float16(v[i]);
-      return out;
-    };
-    return {q.u_sign.to_bit_matrix(), q.v_sign.to_bit_matrix(), fp16(q.h), fp16(q.ell), fp16(q.g)};
+    return {q.u_sign.to_bit_matrix(), q.v_sign.to_bit_matrix(), to_float16(q.h, "PackedFactorizedLinear h"),
+            to_float16(q.ell, "PackedFactorizedLinear ell"), to_float16(q.g, "PackedFactorizedLinear g")};
   }
   std::vector<PackedPath> paths() const {
     std::vector<PackedPath> out;
@@ -166,5 +164,56 @@ class PackedFactorizedLinear {
   kernels::Precision precision_ = kernels::Precision::kExact;
   kernels::ForwardWorkspace workspace_;
 };
+
+/// What a packed layer's reconstruction loses of the dense weight it came from.
+struct ReconstructionError {
+  double primary = 0.0;  // ||W - W_pri||_F / ||W||_F
+  double total = 0.0;    // ||W - sum_p W_p||_F / ||W||_F (= primary for one path)
+};
+
+/// The relative Frobenius errors of `layer` against the dense W (m x n, any float type) it
+/// approximates, with W_p = diag(h) U_sign diag(ell) V_sign^T diag(g) from the scales as stored
+/// (FP16) and the signs as packed: exactly what the layer computes, summed in double (blocks of
+/// rows, no m x n temporary). Raises littlebit::Error on a shape mismatch; an all-zero W gives
+/// errors relative to 1 (the absolute norms), not NaN.
+template <class T>
+ReconstructionError reconstruction_error(const PackedFactorizedLinear& layer, MatrixView<const T> w) {
+  littlebit::detail::check_shape(w, layer.out_features(), layer.in_features(), "reconstruction_error W");
+  using Mat = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  const Index m = w.rows(), n = w.cols();
+  struct Factors {
+    Mat a;  // m x r: diag(h) U_sign
+    Mat b;  // r x n: diag(ell) V_sign^T diag(g)
+  };
+  std::vector<Factors> f;
+  for (int p = 0; p < layer.num_paths(); ++p) {
+    const auto& q = layer.prepared()[static_cast<std::size_t>(p)];
+    const BitMatrix u = q.u_sign.to_bit_matrix(), v = q.v_sign.to_bit_matrix();
+    const Index r = u.cols();
+    Factors fp{Mat(m, r), Mat(r, n)};
+    for (Index i = 0; i < m; ++i)
+      for (Index k = 0; k < r; ++k) fp.a(i, k) = static_cast<double>(q.h[i]) * u.sign(i, k);
+    for (Index k = 0; k < r; ++k)
+      for (Index j = 0; j < n; ++j) fp.b(k, j) = static_cast<double>(q.ell[k]) * v.sign(k, j) * static_cast<double>(q.g[j]);
+    f.push_back(std::move(fp));
+  }
+  constexpr Index kRows = 256;
+  double norm2 = 0, primary2 = 0, total2 = 0;
+  Mat rest;
+  for (Index i0 = 0; i0 < m; i0 += kRows) {
+    const Index rows = std::min(kRows, m - i0);
+    rest.resize(rows, n);
+    for (Index i = 0; i < rows; ++i)
+      for (Index j = 0; j < n; ++j) rest(i, j) = to_double(w(i0 + i, j));
+    norm2 += rest.squaredNorm();
+    for (std::size_t p = 0; p < f.size(); ++p) {
+      rest.noalias() -= f[p].a.middleRows(i0, rows) * f[p].b;
+      if (p == 0) primary2 += rest.squaredNorm();
+    }
+    total2 += rest.squaredNorm();
+  }
+  const double norm = norm2 > 0 ? std::sqrt(norm2) : 1.0;
+  return {std::sqrt(primary2) / norm, std::sqrt(total2) / norm};
+}
 
 }  // namespace littlebit

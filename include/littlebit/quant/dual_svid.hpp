@@ -37,7 +37,7 @@
 #include "littlebit/core/pack.hpp"
 #include "littlebit/linalg/randomized_svd.hpp"
 #include "littlebit/quant/rank_solver.hpp"
-#include "littlebit/ref/factorized.hpp"
+#include "littlebit/core/factorized_path.hpp"
 
 namespace littlebit {
 
@@ -89,7 +89,7 @@ struct DualSvidPath {
   linalg::Vector<Scalar> g;         // n   v2
 
   Index rank() const { return u_sign.cols(); }
-  ref::FactorizedPath<Scalar> path() const {
+  FactorizedPath<Scalar> path() const {
     return {std::span<const Scalar>(h.data(), static_cast<std::size_t>(h.size())), u_sign.view(),
             std::span<const Scalar>(ell.data(), static_cast<std::size_t>(ell.size())), v_sign.view(),
             std::span<const Scalar>(g.data(), static_cast<std::size_t>(g.size()))};
@@ -308,7 +308,29 @@ void DualSvidPath<Scalar>::subtract_from(Eigen::MatrixBase<Derived>& x) const {
   x.noalias() -= f.a() * f.b();
 }
 
+namespace detail {
+
+/// The path of an all-zero matrix: every scale 0 (so W_path = 0 exactly), signs +1, latents 0.
+/// An SVD of a zero matrix has no singular directions to take signs from.
+template <class Scalar>
+DualSvidPath<Scalar> zero_path(Index m, Index n, Index rank) {
+  DualSvidPath<Scalar> p;
+  p.u_latent = linalg::Matrix<Scalar>::Zero(m, rank);
+  p.v_latent = linalg::Matrix<Scalar>::Zero(rank, n);
+  p.u_sign = BitMatrix(m, rank);
+  p.v_sign = BitMatrix(rank, n);
+  p.h = linalg::Vector<Scalar>::Zero(m);
+  p.ell_u = linalg::Vector<Scalar>::Zero(rank);
+  p.ell_v = linalg::Vector<Scalar>::Zero(rank);
+  p.ell = linalg::Vector<Scalar>::Zero(rank);
+  p.g = linalg::Vector<Scalar>::Zero(n);
+  return p;
+}
+
+}  // namespace detail
+
 /// Dual-SVID of w (m x n) at `rank`, with the residual path unless options say otherwise.
+/// An all-zero w (or residual) gets the zero path (detail::zero_path): W_hat = 0, errors 0.
 template <class Derived>
 DualSvidResult<typename Derived::Scalar> dual_svid(const Eigen::MatrixBase<Derived>& w, Index rank,
                                                    const DualSvidOptions& o = {}) {
@@ -317,17 +339,26 @@ DualSvidResult<typename Derived::Scalar> dual_svid(const Eigen::MatrixBase<Deriv
   linalg::detail::check_matrix(w, rank, "dual_svid");
   DualSvidResult<Scalar> out;
   out.rank = rank;
+  out.bits_per_weight = bpw_for_rank({w.rows(), w.cols()}, rank, o.residual);
+  const double norm = w.template cast<double>().norm();
+  if (norm == 0.0) {
+    out.primary = detail::zero_path<Scalar>(w.rows(), w.cols(), rank);
+    if (o.residual) out.residual = detail::zero_path<Scalar>(w.rows(), w.cols(), rank);
+    out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return out;
+  }
   const bool exact = o.svd == SvdMethod::kExact;
   const linalg::TruncatedSvd<Scalar> svd =
       exact ? linalg::exact_truncated_svd(w, rank)
             : linalg::randomized_svd(w, linalg::RandomizedSvdOptions{rank, o.oversampling, o.power_iterations, o.seed});
   out.primary = detail::dual_svid_path<Scalar>(w, svd, o);
-  const double norm = w.template cast<double>().norm();
   linalg::Matrix<Scalar> rest = w;
   out.primary.subtract_from(rest);
   out.rel_err_primary = rest.template cast<double>().norm() / norm;
   out.rel_err_total = out.rel_err_primary;
-  if (o.residual) {
+  if (o.residual && rest.template cast<double>().norm() == 0.0) {
+    out.residual = detail::zero_path<Scalar>(w.rows(), w.cols(), rank);
+  } else if (o.residual) {
     linalg::TruncatedSvd<Scalar> rsvd;
     if (exact) {
       rsvd = linalg::exact_truncated_svd(rest, rank);
@@ -344,7 +375,6 @@ DualSvidResult<typename Derived::Scalar> dual_svid(const Eigen::MatrixBase<Deriv
     out.residual->subtract_from(rest);
     out.rel_err_total = rest.template cast<double>().norm() / norm;
   }
-  out.bits_per_weight = bpw_for_rank({w.rows(), w.cols()}, rank, o.residual);
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return out;
 }
