@@ -30,7 +30,7 @@ int main(int argc, char** argv) {
   long max_tokens = 0;
   app.add_option("--model", model_path, "GGUF model file")->required();
   app.add_option("--text", text_path, "UTF-8 text file")->required();
-  app.add_option("--ctx", ctx, "window length in tokens")->check(CLI::Range(2, 1 << 20));
+  app.add_option("--ctx", ctx, "window length in tokens (at most the model's context length)")->check(CLI::Range(2, 1 << 20));
   app.add_option("--stride", stride, "window step (default: --ctx)")->check(CLI::Range(1, 1 << 20));
   app.add_option("--threads", threads, "threads (0: OMP_NUM_THREADS)")->check(CLI::Range(0, 1024));
   app.add_option("--max-tokens", max_tokens, "use only the first N tokens of the text (0: all)")->check(CLI::Range(0L, 1L << 40));
@@ -57,6 +57,9 @@ int main(int argc, char** argv) {
     const auto n = static_cast<long>(ids.size());
     if (n < 2) throw littlebit::Error(text_path + ": fewer than 2 tokens, nothing to predict");
     const auto& c = model.config();
+    if (c.n_ctx > 0 && ctx > c.n_ctx)
+      throw littlebit::Error("--ctx " + std::to_string(ctx) + " exceeds the model's context length of " +
+                             std::to_string(c.n_ctx) + " tokens");
     std::printf("%s (%s): %d layers, width %d, heads %d/%d, vocabulary %d; %s: %ld tokens; ctx %d, stride %d\n",
                 model_path.c_str(), kind.c_str(), c.n_layer, c.d_model, c.n_head, c.n_head_kv, c.vocab, text_path.c_str(), n, ctx, stride);
     const auto t1 = std::chrono::steady_clock::now();

@@ -24,13 +24,14 @@
 int main(int argc, char** argv) {
   CLI::App app{"generate: text from a prompt with a GGUF model or a littlebit checkpoint"};
   std::string model_path, prompt, precision = "exact";
-  int tokens = 64, top_k = 40, threads = 0;
+  int tokens = 64, top_k = 40, threads = 0, ctx = 0;
   double temperature = 0.0;
   std::uint64_t seed = 0;
   bool chat = false;
   app.add_option("--model", model_path, "GGUF model or littlebit checkpoint")->required();
   app.add_option("--prompt", prompt, "the text to continue")->required();
   app.add_option("--tokens", tokens, "tokens to generate at most")->check(CLI::Range(1, 1 << 20));
+  app.add_option("--ctx", ctx, "context to use, prompt included (0: the model's context length)")->check(CLI::Range(0, 1 << 24));
   app.add_option("--temperature", temperature, "0: greedy")->check(CLI::Range(0.0, 100.0));
   app.add_option("--top-k", top_k, "sample among the k most likely (0: all)")->check(CLI::Range(0, 1 << 30));
   app.add_option("--seed", seed, "sampling seed");
@@ -45,16 +46,26 @@ int main(int argc, char** argv) {
     const std::string text = chat ? "<|im_start|>user\n" + prompt + "<|im_end|>\n<|im_start|>assistant\n" : prompt;
     std::vector<int> ids = tok.encode(text);
     if (ids.empty()) throw littlebit::Error("the prompt encodes to no tokens");
+    // The context: --ctx, else the model's; the KV cache is made for what this run can use.
+    const int model_ctx = model.config().n_ctx;
+    if (model_ctx > 0 && ctx > model_ctx)
+      throw littlebit::Error("--ctx " + std::to_string(ctx) + " exceeds the model's context length of " +
+                             std::to_string(model_ctx) + " tokens");
+    const long limit = ctx > 0 ? ctx : model_ctx > 0 ? model_ctx : static_cast<long>(ids.size()) + tokens;
+    if (static_cast<long>(ids.size()) > limit)
+      throw littlebit::Error("the prompt has " + std::to_string(ids.size()) + " tokens, more than the context of " +
+                             std::to_string(limit));
     std::fprintf(stderr, "%s (%s), %zu prompt tokens\n", model_path.c_str(), kind.c_str(), ids.size());
     std::printf("%s", chat ? "" : prompt.c_str());
     std::fflush(stdout);
 
-    llm::LlamaModel<float>::KvCache cache;
+    auto cache = model.make_cache(std::min<long>(limit, static_cast<long>(ids.size()) + tokens));
     std::mt19937_64 rng(seed);
     const auto t0 = std::chrono::steady_clock::now();
     auto logits = model.forward(ids, &cache);  // prompt x vocab
     const auto t1 = std::chrono::steady_clock::now();
     int generated = 0;
+    bool at_limit = false;
     for (; generated < tokens; ++generated) {
       const Eigen::VectorXf last = logits.row(logits.rows() - 1).transpose();
       int next = 0;
@@ -72,15 +83,23 @@ int main(int argc, char** argv) {
         std::discrete_distribution<std::size_t> pick(p.begin(), p.end());
         next = order[pick(rng)];
       }
-      if (next == tok.eos()) break;
+      if (tok.is_eos(next)) break;
       const std::vector<int> one{next};
       std::printf("%s", tok.decode(one).c_str());
       std::fflush(stdout);
+      if (cache.length + 1 > limit) {  // the token is shown; the context has no room to feed it back
+        at_limit = true;
+        ++generated;
+        break;
+      }
       logits = model.forward(one, &cache);
     }
     const auto t2 = std::chrono::steady_clock::now();
     const double sp = std::chrono::duration<double>(t1 - t0).count(), sg = std::chrono::duration<double>(t2 - t1).count();
     std::printf("\n");
+    if (at_limit)
+      std::fprintf(stderr, "generate: stopped at the context limit of %ld tokens (%s)\n", limit,
+                   ctx > 0 ? "--ctx" : "the model's context length");
     std::fprintf(stderr, "prompt %zu tokens in %.2f s (%.1f tokens/s); generated %d tokens in %.2f s (%.1f tokens/s)\n",
                  ids.size(), sp, static_cast<double>(ids.size()) / sp, generated, sg, generated / std::max(sg, 1e-9));
   } catch (const std::exception& e) {

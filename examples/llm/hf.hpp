@@ -45,6 +45,17 @@ class HfModel {
       m.cfg_.vocab = c.at("vocab_size").get<int>();
       m.cfg_.rms_eps = c.value("rms_norm_eps", 1e-6);
       m.cfg_.rope_base = c.value("rope_theta", 10000.0);
+      m.cfg_.n_ctx = c.value("max_position_embeddings", 0);
+      // What this Llama forward does not compute is refused, not ignored.
+      const int hd = m.cfg_.d_model / std::max(1, m.cfg_.n_head);
+      if (c.contains("head_dim") && !c["head_dim"].is_null() && c["head_dim"].get<int>() != hd)
+        fail(m.source_, "/config.json: head_dim ", c["head_dim"].get<int>(), " differs from hidden_size / num_attention_heads = ",
+             hd, ": not supported");
+      for (const char* key : {"attention_bias", "mlp_bias"})
+        if (c.value(key, false)) fail(m.source_, "/config.json: ", key, " true is not supported (no bias in this Llama forward)");
+      m.tied_ = c.value("tie_word_embeddings", true);
+      if (c.contains("hidden_act") && c["hidden_act"] != "silu")
+        fail(m.source_, "/config.json: hidden_act ", c["hidden_act"].dump(), " is not supported (silu)");
     } catch (const nlohmann::json::exception& e) {
       fail(m.source_, "/config.json: ", e.what());
     }
@@ -73,6 +84,21 @@ class HfModel {
       for (const auto& t : m.files_.back().tensors())
         if (!m.where_.emplace(t.name, m.files_.size() - 1).second) fail(m.source_, ": tensor '", t.name, "' is in two shards");
     }
+    // Every tensor is one the model reads: an unknown or unused one (a bias, rotary buffers, a head
+    // the config says is tied) means the config and the weights disagree, and is not dropped.
+    std::map<std::string, bool> used;
+    used[hf_name("token_embd.weight")] = true;
+    used[hf_name("output_norm.weight")] = true;
+    if (!m.tied_) used[hf_name("output.weight")] = true;
+    for (int b = 0; b < m.cfg_.n_layer; ++b)
+      for (const char* n : {"attn_norm", "ffn_norm"}) used[hf_name("blk." + std::to_string(b) + "." + n + ".weight")] = true;
+    for (const auto& l : linear_layers(m.cfg_)) used[hf_name(l.name + ".weight")] = true;
+    for (const auto& [name, file] : m.where_)
+      if (!used.count(name))
+        fail(m.source_, ": tensor '", name, "' is not used by a ", m.cfg_.n_layer, "-block Llama",
+             name == hf_name("output.weight") ? " with tie_word_embeddings (config.json)" : "");
+    if (!m.tied_ && !m.where_.count(hf_name("output.weight")))
+      fail(m.source_, ": tie_word_embeddings is false but there is no tensor '", hf_name("output.weight"), "'");
     return m;
   }
 
@@ -140,6 +166,13 @@ class HfModel {
     auto id = [&](const char* key) { return config_json_.contains(key) && config_json_[key].is_number_integer() ? config_json_[key].get<int>() : -1; };
     s.bos = id("bos_token_id");
     s.eos = id("eos_token_id");
+    if (config_json_.contains("eos_token_id") && config_json_["eos_token_id"].is_array()) {  // e.g. Llama 3: several
+      for (const auto& e : config_json_["eos_token_id"]) {
+        if (!e.is_number_integer()) fail(source_, "/config.json: eos_token_id holds ", e.dump(), ", not a token id");
+        s.eos_ids.push_back(e.get<int>());
+      }
+      if (!s.eos_ids.empty()) s.eos = s.eos_ids.front();
+    }
     return Tokenizer::from_spec(std::move(s), path.string());
   }
 
@@ -158,6 +191,7 @@ class HfModel {
   std::string source_;
   nlohmann::json config_json_;
   LlamaConfig cfg_;
+  bool tied_ = true;
   std::vector<littlebit::io::SafetensorsFile> files_;
   std::map<std::string, std::size_t> where_;
 };

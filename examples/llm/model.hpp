@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cmath>
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <string>
@@ -35,6 +36,7 @@ namespace llm {
 
 struct LlamaConfig {
   int n_layer = 0, d_model = 0, n_head = 0, n_head_kv = 0, d_ff = 0, vocab = 0, head_dim = 0;
+  int n_ctx = 0;  // the context length the model was trained for (0: unknown, no limit enforced)
   double rms_eps = 1e-5, rope_base = 10000.0;
   // Rotary pairs: adjacent (x[2i], x[2i+1]), the row order of GGUF `llama` files, or halves
   // (x[i], x[i + hd/2]), Hugging Face's rotate_half order.
@@ -52,11 +54,20 @@ struct LlamaConfig {
     c.d_ff = static_cast<int>(f.get_int("llama.feed_forward_length"));
     c.rms_eps = f.get_double("llama.attention.layer_norm_rms_epsilon");
     if (f.find("llama.rope.freq_base")) c.rope_base = f.get_double("llama.rope.freq_base");
+    if (f.find("llama.context_length")) c.n_ctx = static_cast<int>(f.get_int("llama.context_length"));
+    if (f.find("llama.rope.scaling.type") && f.get_string("llama.rope.scaling.type") != "none")
+      littlebit::detail::fail(f.source(), ": llama.rope.scaling.type '", f.get_string("llama.rope.scaling.type"),
+                              "' is not supported");
     if (c.n_layer <= 0 || c.d_model <= 0 || c.n_head <= 0 || c.n_head_kv <= 0 || c.d_ff <= 0 ||
         c.d_model % c.n_head != 0 || c.n_head % c.n_head_kv != 0)
       littlebit::detail::fail(f.source(), ": inconsistent hyper-parameters (layers ", c.n_layer, ", width ", c.d_model,
                               ", heads ", c.n_head, "/", c.n_head_kv, ", ffn ", c.d_ff, ")");
     c.head_dim = c.d_model / c.n_head;
+    for (const char* key : {"llama.attention.key_length", "llama.attention.value_length"})
+      if (f.find(key) && f.get_int(key) != c.head_dim)
+        littlebit::detail::fail(f.source(), ": ", key, " ", f.get_int(key), " differs from embedding_length / head_count = ",
+                                c.head_dim, ": not supported");
+    if (c.n_ctx < 0) littlebit::detail::fail(f.source(), ": llama.context_length ", c.n_ctx, " is negative");
     const auto& embd = f.tensor("token_embd.weight");
     if (embd.dims.size() != 2 || embd.dims.at(0) != c.d_model)
       littlebit::detail::fail(f.source(), ": token_embd.weight is not a vocabulary x ", c.d_model, " matrix");
@@ -67,7 +78,7 @@ struct LlamaConfig {
   std::string to_json() const {
     return nlohmann::json{{"architecture", "llama"}, {"n_layer", n_layer},  {"d_model", d_model},   {"n_head", n_head},
                           {"n_head_kv", n_head_kv},  {"d_ff", d_ff},        {"vocab", vocab},       {"rms_eps", rms_eps},
-                          {"rope_base", rope_base}, {"rope", rope_adjacent ? "adjacent" : "half"}}
+                          {"rope_base", rope_base}, {"rope", rope_adjacent ? "adjacent" : "half"}, {"n_ctx", n_ctx}}
         .dump();
   }
   static LlamaConfig from_json(const std::string& text, const std::string& source) {
@@ -88,11 +99,12 @@ struct LlamaConfig {
       const std::string rope = j.value("rope", std::string("adjacent"));
       if (rope != "adjacent" && rope != "half") littlebit::detail::fail(source, ": rope '", rope, "' is neither adjacent nor half");
       c.rope_adjacent = rope == "adjacent";
+      c.n_ctx = j.value("n_ctx", 0);  // checkpoints written before it was recorded: unknown
     } catch (const nlohmann::json::exception& e) {
       littlebit::detail::fail(source, ": model config JSON: ", e.what());
     }
     if (c.n_layer <= 0 || c.d_model <= 0 || c.n_head <= 0 || c.n_head_kv <= 0 || c.d_ff <= 0 || c.vocab <= 0 ||
-        c.d_model % c.n_head != 0 || c.n_head % c.n_head_kv != 0 || !(c.rms_eps > 0) || !(c.rope_base > 0))
+        c.d_model % c.n_head != 0 || c.n_head % c.n_head_kv != 0 || !(c.rms_eps > 0) || !(c.rope_base > 0) || c.n_ctx < 0)
       littlebit::detail::fail(source, ": inconsistent model config ", text);
     c.head_dim = c.d_model / c.n_head;
     return c;
@@ -179,12 +191,21 @@ class LlamaModel {
     Linear<Scalar> w_gate, w_up, w_down;           // ff x d, ff x d, d x ff
   };
 
-  /// Keys and values of the positions seen so far, per layer (positions x kv), for decoding one
-  /// token at a time.
+  /// Keys and values of the positions seen so far, per layer (capacity x kv, the first `length`
+  /// rows filled), for decoding one token at a time. make_cache(capacity) allocates it once for
+  /// the context a caller will use; forward grows it (doubling) only past that capacity.
   struct KvCache {
     std::vector<Matrix> k, v;
     Eigen::Index length = 0;
+    Eigen::Index capacity() const { return k.empty() ? 0 : k[0].rows(); }
   };
+  KvCache make_cache(Eigen::Index capacity) const {
+    KvCache c;
+    const Eigen::Index kv = static_cast<Eigen::Index>(cfg_.n_head_kv) * cfg_.head_dim;
+    c.k.assign(layers_.size(), Matrix(capacity, kv));
+    c.v.assign(layers_.size(), Matrix(capacity, kv));
+    return c;
+  }
 
   LlamaModel() = default;
   LlamaModel(LlamaModel&&) noexcept = default;
@@ -289,9 +310,16 @@ class LlamaModel {
     const int kv = nkv * hd;
     const Eigen::Index p0 = cache ? cache->length : 0;    // position of tokens[0]
     const Eigen::Index S = p0 + T;                        // keys: positions 0 .. S - 1
-    if (cache && cache->k.empty()) {
-      cache->k.assign(layers_.size(), Matrix(0, kv));
-      cache->v.assign(layers_.size(), Matrix(0, kv));
+    if (cfg_.n_ctx > 0 && S > cfg_.n_ctx)
+      littlebit::detail::fail("LlamaModel::forward: position ", S - 1, " is beyond the model's context length of ",
+                              cfg_.n_ctx, " tokens");
+    if (cache && cache->capacity() < S) {  // first use, or past the capacity made for
+      if (cache->k.empty()) *cache = make_cache(S);
+      const Eigen::Index grown = std::max(S, 2 * cache->capacity());
+      for (std::size_t l = 0; l < layers_.size(); ++l) {
+        cache->k[l].conservativeResize(grown, Eigen::NoChange);
+        cache->v[l].conservativeResize(grown, Eigen::NoChange);
+      }
     }
     // The activation arena, carved in this order.
     const Eigen::Index need = T * (4 * d + 2 * kv + 2 * ff) + T * S;
@@ -326,13 +354,9 @@ class LlamaModel {
       L.wv.apply(a, v_new);
       rope(q, nh, p0);
       rope(k_new, nkv, p0);
-      if (cache) {
-        Matrix& kc = cache->k[l];
-        Matrix& vc = cache->v[l];
-        kc.conservativeResize(S, Eigen::NoChange);
-        vc.conservativeResize(S, Eigen::NoChange);
-        kc.bottomRows(T) = k_new;
-        vc.bottomRows(T) = v_new;
+      if (cache) {                                        // rows p0 .. S - 1 of the row-major cache
+        cache->k[l].middleRows(p0, T) = k_new;
+        cache->v[l].middleRows(p0, T) = v_new;
       }
       const CMatMap k(cache ? cache->k[l].data() : k_new.data(), S, kv);   // S x kv
       const CMatMap v(cache ? cache->v[l].data() : v_new.data(), S, kv);   // S x kv

@@ -8,8 +8,12 @@
 //      character isolated, then the GPT-2 pattern; "gpt2": the GPT-2 pattern alone), with PCRE2
 //      in UTF + Unicode-property mode;
 //   3. map each piece's bytes to GPT-2's printable byte alphabet and apply the merges by rank
-//      (lowest first, every occurrence of the best pair left to right, until none applies);
+//      (the lowest-ranked adjacent pair first, the leftmost among equals, until none applies),
+//      as Hugging Face's BPE does: symbols in a linked list, candidate pairs in a min-heap keyed
+//      (rank, position), stale entries skipped: O(n log n) per piece of n bytes;
 //   4. look the symbols up in `tokenizer.ggml.tokens`.
+// Control tokens are found in one left-to-right pass: at each byte only the control tokens that
+// start with that byte are compared (longest first), so the scan is linear in the text.
 // decode(ids) concatenates the tokens and maps the byte alphabet back (control tokens as their
 // text). Reference: Hugging Face `tokenizers` (BPE + Digits(individual) + ByteLevel), whose ids for
 // lines of every corpus are the golden test data (tests/tools/make_tokenizer_golden.py).
@@ -19,8 +23,10 @@
 #include <pcre2.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <map>
+#include <queue>
 #include <memory>
 #include <span>
 #include <string>
@@ -45,6 +51,7 @@ class Tokenizer {
     std::vector<std::string> tokens, merges;
     std::vector<int> token_types;  // empty, or one per token (3 = control)
     int bos = -1, eos = -1;
+    std::vector<int> eos_ids;  // every id that ends a sequence (Hugging Face's eos_token_id may be a list); eos among them
   };
 
   /// From a GGUF file's tokenizer.* metadata. Raises littlebit::Error when the model is not
@@ -57,8 +64,10 @@ class Tokenizer {
     s.pre = f.find("tokenizer.ggml.pre") ? f.get_string("tokenizer.ggml.pre") : "gpt2";
     s.tokens = f.get_strings("tokenizer.ggml.tokens");
     s.merges = f.get_strings("tokenizer.ggml.merges");
-    if (const auto* types = f.find("tokenizer.ggml.token_type"))
-      for (const auto& v : types->as_array("tokenizer.ggml.token_type")) s.token_types.push_back(static_cast<int>(v.as_int()));
+    if (const auto* types = f.find("tokenizer.ggml.token_type")) {
+      const auto& a = types->as_array("tokenizer.ggml.token_type");
+      for (std::size_t i = 0; i < a.size(); ++i) s.token_types.push_back(static_cast<int>(a[i].as_int("tokenizer.ggml.token_type")));
+    }
     s.bos = f.find("tokenizer.ggml.bos_token_id") ? static_cast<int>(f.get_int("tokenizer.ggml.bos_token_id")) : -1;
     s.eos = f.find("tokenizer.ggml.eos_token_id") ? static_cast<int>(f.get_int("tokenizer.ggml.eos_token_id")) : -1;
     return from_spec(std::move(s), f.source());
@@ -75,11 +84,23 @@ class Tokenizer {
     for (std::size_t i = 0; i < s.tokens.size(); ++i)
       if (!t.vocab_.emplace(s.tokens[i], static_cast<int>(i)).second)
         fail(source, ": token '", s.tokens[i], "' appears twice in the vocabulary");
+    // Symbols are ids: the vocabulary's, then one more for each merge part or result that is not a
+    // token (it can still be merged further; if it survives, encode names it).
+    t.symbols_ = s.tokens;
+    auto symbol = [&t](const std::string& str) {
+      const auto [it, added] = t.symbol_ids_.emplace(str, static_cast<int>(t.symbols_.size()));
+      if (added) t.symbols_.push_back(str);
+      return it->second;
+    };
+    for (std::size_t i = 0; i < s.tokens.size(); ++i) t.symbol_ids_.emplace(s.tokens[i], static_cast<int>(i));
     for (std::size_t i = 0; i < s.merges.size(); ++i) {
-      const auto sp = s.merges[i].find(' ');
-      if (sp == std::string::npos || sp == 0 || sp + 1 == s.merges[i].size())
-        fail(source, ": merge ", i, " '", s.merges[i], "' is not two symbols separated by a space");
-      t.ranks_.emplace(s.merges[i], static_cast<int>(i));
+      const std::string& mg = s.merges[i];
+      const auto sp = mg.find(' ');
+      if (sp == std::string::npos || sp == 0 || sp + 1 == mg.size())
+        fail(source, ": merge ", i, " '", mg, "' is not two symbols separated by a space");
+      const int left = symbol(mg.substr(0, sp)), right = symbol(mg.substr(sp + 1));
+      const int merged = symbol(mg.substr(0, sp) + mg.substr(sp + 1));
+      t.merges_.emplace(pair_key(left, right), Merge{static_cast<int>(i), merged});  // the first (lowest) rank wins
     }
     if (!s.token_types.empty() && s.token_types.size() != s.tokens.size())
       fail(source, ": token types have ", s.token_types.size(), " entries for ", s.tokens.size(), " tokens");
@@ -88,25 +109,37 @@ class Tokenizer {
     // Longest first, so that a special token that is a prefix of another never wins.
     std::sort(t.specials_.begin(), t.specials_.end(),
               [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
+    for (std::size_t k = 0; k < t.specials_.size(); ++k)
+      t.specials_by_byte_[static_cast<unsigned char>(t.specials_[k].first[0])].push_back(k);
     const auto n = static_cast<int>(s.tokens.size());
     if (s.bos < -1 || s.bos >= n || s.eos < -1 || s.eos >= n)
       fail(source, ": bos/eos token ids ", s.bos, "/", s.eos, " are outside the vocabulary of ", n);
+    for (int id : s.eos_ids)
+      if (id < 0 || id >= n) fail(source, ": end-of-sequence token id ", id, " is outside the vocabulary of ", n);
+    if (s.eos >= 0 && std::find(s.eos_ids.begin(), s.eos_ids.end(), s.eos) == s.eos_ids.end()) s.eos_ids.push_back(s.eos);
     t.bos_ = s.bos;
     t.eos_ = s.eos;
     t.pre_ = s.pre;
     t.tokens_ = s.tokens;
     t.spec_ = std::move(s);
     t.build_byte_map();
+    for (int b = 0; b < 256; ++b) {  // a byte outside the vocabulary gets a symbol too (named if it survives)
+      const std::string& str = t.byte_to_unicode_[static_cast<std::size_t>(b)];
+      const auto [it, added] = t.symbol_ids_.emplace(str, static_cast<int>(t.symbols_.size()));
+      if (added) t.symbols_.push_back(str);
+      t.byte_ids_[static_cast<std::size_t>(b)] = it->second;
+    }
     t.compile();
     return t;
   }
 
   const Spec& spec() const { return spec_; }
 
-  /// The spec as a JSON object string {"model", "pre", "tokens", "merges", "token_types", "bos", "eos"}.
+  /// The spec as a JSON object string {"model", "pre", "tokens", "merges", "token_types", "bos", "eos", "eos_ids"}.
   std::string to_json() const {
     nlohmann::json j = {{"model", spec_.model}, {"pre", spec_.pre},   {"tokens", spec_.tokens}, {"merges", spec_.merges},
-                        {"token_types", spec_.token_types}, {"bos", spec_.bos}, {"eos", spec_.eos}};
+                        {"token_types", spec_.token_types}, {"bos", spec_.bos}, {"eos", spec_.eos},
+                        {"eos_ids", spec_.eos_ids}};
     return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::strict);
   }
   static Tokenizer from_json(const std::string& text, const std::string& source) {
@@ -121,6 +154,7 @@ class Tokenizer {
       s.token_types = j.at("token_types").get<std::vector<int>>();
       s.bos = j.at("bos").get<int>();
       s.eos = j.at("eos").get<int>();
+      s.eos_ids = j.value("eos_ids", std::vector<int>{});  // absent in checkpoints written before it
     } catch (const nlohmann::json::exception& e) {
       littlebit::detail::fail(source, ": tokenizer JSON: ", e.what());
     }
@@ -130,33 +164,27 @@ class Tokenizer {
   std::size_t vocab_size() const { return tokens_.size(); }
   int bos() const { return bos_; }
   int eos() const { return eos_; }
+  /// True for every end-of-sequence id (Spec::eos_ids).
+  bool is_eos(int id) const { return std::find(spec_.eos_ids.begin(), spec_.eos_ids.end(), id) != spec_.eos_ids.end(); }
   const std::string& token(int id) const { return tokens_.at(static_cast<std::size_t>(id)); }
 
   std::vector<int> encode(std::string_view text) const {
     std::vector<int> out;
-    std::size_t pos = 0;
-    while (pos < text.size()) {
-      // The earliest special token occurrence (longest at a position).
-      std::size_t best = std::string_view::npos;
-      int best_id = -1;
-      std::size_t best_len = 0;
-      for (const auto& [s, id] : specials_) {
-        const std::size_t at = text.find(s, pos);
-        if (at != std::string_view::npos && (at < best || (at == best && s.size() > best_len))) {
-          best = at;
-          best_id = id;
-          best_len = s.size();
-        }
+    std::size_t start = 0;  // of the text not yet encoded
+    for (std::size_t pos = 0; pos < text.size(); ++pos) {
+      for (std::size_t k : specials_by_byte_[static_cast<unsigned char>(text[pos])]) {  // longest first
+        const auto& [s, id] = specials_[k];
+        if (text.compare(pos, s.size(), s) != 0) continue;
+        encode_segment(text.substr(start, pos - start), out);
+        out.push_back(id);
+        start = pos + s.size();
+        pos = start - 1;
+        break;
       }
-      const std::size_t end = best == std::string_view::npos ? text.size() : best;
-      encode_segment(text.substr(pos, end - pos), out);
-      if (best == std::string_view::npos) break;
-      out.push_back(best_id);
-      pos = best + best_len;
     }
+    encode_segment(text.substr(start), out);
     return out;
   }
-
   std::string decode(std::span<const int> ids) const {
     std::string out;
     for (int id : ids) {
@@ -186,9 +214,11 @@ class Tokenizer {
   };
 
   bool is_special(int id) const {
-    for (const auto& s : specials_)
-      if (s.second == id) return true;
-    return false;
+    return !spec_.token_types.empty() && spec_.token_types[static_cast<std::size_t>(id)] == 3 &&
+           !tokens_[static_cast<std::size_t>(id)].empty();
+  }
+  static std::uint64_t pair_key(int left, int right) {
+    return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(left)) << 32) | static_cast<std::uint32_t>(right);
   }
 
   static std::size_t utf8_decode(std::string_view s, std::size_t i, std::uint32_t& cp) {
@@ -243,13 +273,18 @@ class Tokenizer {
   }
 
   /// Calls f(begin, end) for each match of `code` in s, in order; raises on invalid UTF-8.
+  /// PCRE2 checks the whole subject's UTF-8 on every call unless told not to: only the first call
+  /// checks (later ones start at the end of a match, a character boundary), or a text with many
+  /// short pieces would cost its length once per piece.
   template <class F>
   static void for_matches(pcre2_code* code, std::string_view s, F&& f) {
     std::unique_ptr<pcre2_match_data, decltype(&pcre2_match_data_free)> md(
         pcre2_match_data_create_from_pattern(code, nullptr), &pcre2_match_data_free);
     PCRE2_SIZE start = 0;
+    std::uint32_t options = 0;
     while (start < s.size()) {
-      const int rc = pcre2_match(code, reinterpret_cast<PCRE2_SPTR>(s.data()), s.size(), start, 0, md.get(), nullptr);
+      const int rc = pcre2_match(code, reinterpret_cast<PCRE2_SPTR>(s.data()), s.size(), start, options, md.get(), nullptr);
+      options = PCRE2_NO_UTF_CHECK;
       if (rc == PCRE2_ERROR_NOMATCH) break;
       if (rc < 0) {
         PCRE2_UCHAR msg[256];
@@ -258,7 +293,8 @@ class Tokenizer {
       }
       const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md.get());
       f(ov[0], ov[1]);
-      start = ov[1] > ov[0] ? ov[1] : ov[0] + 1;
+      std::uint32_t cp = 0;  // an empty match moves on by one whole character (valid UTF-8: checked on the first call)
+      start = ov[1] > ov[0] ? ov[1] : ov[0] + utf8_decode(s, ov[0], cp);
     }
   }
 
@@ -284,44 +320,60 @@ class Tokenizer {
   }
 
   void bpe(std::string_view word, std::vector<int>& out) const {
-    std::vector<std::string> sym;
-    for (char c : word) sym.push_back(byte_to_unicode_[static_cast<unsigned char>(c)]);
-    while (sym.size() > 1) {
-      int best = -1;
-      std::size_t at = 0;
-      for (std::size_t i = 0; i + 1 < sym.size(); ++i) {
-        const auto it = ranks_.find(sym[i] + " " + sym[i + 1]);
-        if (it != ranks_.end() && (best < 0 || it->second < best)) {
-          best = it->second;
-          at = i;
-        }
-      }
-      if (best < 0) break;
-      const std::string left = sym[at], right = sym[at + 1];
-      std::vector<std::string> next;
-      for (std::size_t i = 0; i < sym.size();) {
-        if (i + 1 < sym.size() && sym[i] == left && sym[i + 1] == right) {
-          next.push_back(left + right);
-          i += 2;
-        } else {
-          next.push_back(sym[i]);
-          ++i;
-        }
-      }
-      sym = std::move(next);
+    // Symbols of the piece as a doubly linked list over positions (prev/next = -1 at the ends).
+    struct Node {
+      int id, prev, next;
+    };
+    struct Candidate {
+      int rank, pos, left, right;  // the pair (left, right) starting at pos, as it was when pushed
+      bool operator>(const Candidate& o) const { return rank != o.rank ? rank > o.rank : pos > o.pos; }
+    };
+    const int n = static_cast<int>(word.size());
+    std::vector<Node> nodes(word.size());
+    for (int i = 0; i < n; ++i) nodes[static_cast<std::size_t>(i)] = {byte_ids_[static_cast<unsigned char>(word[static_cast<std::size_t>(i)])], i - 1, i + 1 < n ? i + 1 : -1};
+    std::priority_queue<Candidate, std::vector<Candidate>, std::greater<>> heap;
+    auto push = [&](int pos) {
+      if (pos < 0) return;
+      const Node& a = nodes[static_cast<std::size_t>(pos)];
+      if (a.next < 0) return;
+      const int right = nodes[static_cast<std::size_t>(a.next)].id;
+      const auto it = merges_.find(pair_key(a.id, right));
+      if (it != merges_.end()) heap.push({it->second.rank, pos, a.id, right});
+    };
+    for (int i = 0; i + 1 < n; ++i) push(i);
+    while (!heap.empty()) {
+      const Candidate c = heap.top();
+      heap.pop();
+      Node& a = nodes[static_cast<std::size_t>(c.pos)];
+      // Stale: the left symbol was merged away or changed, or its right neighbour did.
+      if (a.id != c.left || a.next < 0 || nodes[static_cast<std::size_t>(a.next)].id != c.right) continue;
+      Node& b = nodes[static_cast<std::size_t>(a.next)];
+      a.id = merges_.at(pair_key(c.left, c.right)).merged;
+      a.next = b.next;
+      if (b.next >= 0) nodes[static_cast<std::size_t>(b.next)].prev = c.pos;
+      b.id = -1;  // removed
+      push(a.prev);
+      push(c.pos);
     }
-    for (const auto& s : sym) {
-      const auto it = vocab_.find(s);
-      if (it == vocab_.end()) littlebit::detail::fail("Tokenizer: symbol '", s, "' is not in the vocabulary");
-      out.push_back(it->second);
+    for (int i = n > 0 ? 0 : -1; i >= 0; i = nodes[static_cast<std::size_t>(i)].next) {
+      const int id = nodes[static_cast<std::size_t>(i)].id;
+      if (id < 0 || id >= static_cast<int>(tokens_.size()))
+        littlebit::detail::fail("Tokenizer: symbol '", symbols_[static_cast<std::size_t>(id)], "' is not in the vocabulary");
+      out.push_back(id);
     }
   }
-
   std::string pre_;
   std::vector<std::string> tokens_;
   std::unordered_map<std::string, int> vocab_;
-  std::unordered_map<std::string, int> ranks_;
-  std::vector<std::pair<std::string, int>> specials_;
+  struct Merge {
+    int rank, merged;  // merged: the symbol id of the concatenation
+  };
+  std::vector<std::string> symbols_;                 // the tokens, then merge symbols outside the vocabulary
+  std::unordered_map<std::string, int> symbol_ids_;  // symbol -> id
+  std::unordered_map<std::uint64_t, Merge> merges_;  // (left id, right id) -> merge
+  std::array<int, 256> byte_ids_{};                  // a byte's symbol in the byte alphabet
+  std::vector<std::pair<std::string, int>> specials_;  // control tokens, longest first
+  std::array<std::vector<std::size_t>, 256> specials_by_byte_;  // indices into specials_ by first byte
   std::string byte_to_unicode_[256];
   std::unordered_map<std::uint32_t, std::uint8_t> unicode_to_byte_;
   std::shared_ptr<pcre2_code> words_{nullptr, CodeDeleter{}}, digits_{nullptr, CodeDeleter{}};

@@ -3,9 +3,15 @@
 // the same ids, and decode back to the text.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -62,4 +68,101 @@ TEST_CASE("Tokenizer: invalid UTF-8, bad ids and other tokenizer models raise li
   spec = tok.spec();
   spec.eos = 49152;
   CHECK_THROWS_WITH_AS(llm::Tokenizer::from_spec(spec, "s"), doctest::Contains("outside the vocabulary"), littlebit::Error);
+}
+
+namespace {
+
+/// The textbook BPE the tokenizer replaced, kept here as the reference: rescan the whole piece for
+/// the lowest-ranked pair, merge every occurrence of it left to right, repeat (quadratic).
+std::vector<std::string> bpe_by_rescan(const std::vector<std::string>& bytes_as_symbols,
+                                       const std::unordered_map<std::string, int>& ranks) {
+  std::vector<std::string> sym = bytes_as_symbols;
+  while (sym.size() > 1) {
+    int best = -1;
+    std::size_t at = 0;
+    for (std::size_t i = 0; i + 1 < sym.size(); ++i) {
+      const auto it = ranks.find(sym[i] + " " + sym[i + 1]);
+      if (it != ranks.end() && (best < 0 || it->second < best)) best = it->second, at = i;
+    }
+    if (best < 0) break;
+    const std::string left = sym[at], right = sym[at + 1];
+    std::vector<std::string> next;
+    for (std::size_t i = 0; i < sym.size();) {
+      if (i + 1 < sym.size() && sym[i] == left && sym[i + 1] == right) {
+        next.push_back(left + right);
+        i += 2;
+      } else {
+        next.push_back(sym[i++]);
+      }
+    }
+    sym = std::move(next);
+  }
+  return sym;
+}
+
+std::string random_letters(std::size_t n, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::string s(n, 'a');
+  for (auto& c : s) c = static_cast<char>('a' + rng() % 26);
+  return s;
+}
+
+double seconds_to_encode(const llm::Tokenizer& tok, const std::string& text, std::size_t& ids) {
+  const auto t0 = std::chrono::steady_clock::now();
+  ids = tok.encode(text).size();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+TEST_CASE("Tokenizer: the heap BPE gives the rescanning BPE's symbols on random and repetitive pieces") {
+  const auto f = littlebit::io::GgufFile::open(kDir / "vocab.gguf");
+  const auto tok = llm::Tokenizer::from_gguf(f);
+  std::unordered_map<std::string, int> ranks;
+  for (std::size_t i = 0; i < tok.spec().merges.size(); ++i) ranks.emplace(tok.spec().merges[i], static_cast<int>(i));
+  std::vector<std::string> pieces = {"a", "aa", "aaa", "aaaa", std::string(257, 'a'), std::string(100, 'e') + "ee"};
+  for (std::size_t n : {2, 3, 5, 8, 13, 40, 200, 3000}) pieces.push_back(random_letters(n, n));
+  for (const std::string& piece : pieces) {
+    CAPTURE(piece.size());
+    std::vector<std::string> symbols;  // the letters are their own byte-alphabet symbols
+    for (char c : piece) symbols.emplace_back(1, c);
+    std::vector<int> want;
+    for (const auto& s : bpe_by_rescan(symbols, ranks))
+      for (std::size_t id = 0; id < tok.vocab_size(); ++id)
+        if (tok.token(static_cast<int>(id)) == s) {
+          want.push_back(static_cast<int>(id));
+          break;
+        }
+    CHECK(tok.encode(piece) == want);  // one \p{L}+ pre-token: exactly the BPE of the piece
+  }
+}
+
+TEST_CASE("Tokenizer: adversarial input costs O(n log n): a 1 MB pre-token and 1 MB of control-token prefixes") {
+  const auto f = littlebit::io::GgufFile::open(kDir / "vocab.gguf");
+  const auto tok = llm::Tokenizer::from_gguf(f);
+  // Time grows like n log n: from 128 KB to 1 MB (8x) it may grow ~9x; a quadratic merge loop or
+  // special-token scan grows 64x. The bound 24x sits between, with room for timing noise.
+  for (const auto& [what, make] : std::vector<std::pair<std::string, std::string (*)(std::size_t)>>{
+           {"random letters (one pre-token)", [](std::size_t n) { return random_letters(n, 5); }},
+           {"'<' repeated (every byte starts a control token)", [](std::size_t n) { return std::string(n, '<'); }},
+           {"'<|im_star' repeated (near-misses of <|im_start|>)", [](std::size_t n) {
+              std::string s;
+              while (s.size() < n) s += "<|im_star";
+              return s;
+            }}}) {
+    CAPTURE(what);
+    std::size_t ids_small = 0, ids_big = 0;
+    const std::string small = make(std::size_t{1} << 17), big = make(std::size_t{1} << 20);
+    seconds_to_encode(tok, small, ids_small);  // warm up
+    const double t_small = seconds_to_encode(tok, small, ids_small);
+    const double t_big = seconds_to_encode(tok, big, ids_big);
+    MESSAGE(what << ": 128 KB in " << t_small << " s, 1 MB in " << t_big << " s (" << ids_big << " ids)");
+    CHECK(ids_big > ids_small);
+    CHECK(t_big <= 24 * std::max(t_small, 1e-3));
+  }
+  // The linear scan finds the same control tokens as a search from every position would.
+  const std::string text = "x<|im_start|>user\n<|im_st<|im_end|><|endoftext|><<|im_start|>";
+  const auto ids = tok.encode(text);
+  CHECK(std::count(ids.begin(), ids.end(), tok.encode("<|im_start|>").at(0)) == 2);
+  CHECK(tok.decode(ids) == text);
 }

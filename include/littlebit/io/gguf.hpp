@@ -93,10 +93,30 @@ inline std::string ggml_type_name(std::uint32_t type) {
   return "type " + std::to_string(type);
 }
 
+struct GgufValue;
+
+/// An array value, in the file's own bytes: numbers and bools stay where the file holds them
+/// (`raw`, count x element size), strings are found through one offset each (8 bytes, the least a
+/// string takes in the file). So an array costs memory in proportion to its bytes in the file,
+/// whatever it holds; elements are decoded on access. Views into the GgufFile that read it.
+struct GgufArray {
+  GgufType element = GgufType::kU8;
+  std::uint64_t count = 0;
+  std::span<const std::byte> raw;          // numbers and bools: count x element size; strings: the whole run
+  std::vector<std::uint64_t> string_at_;   // strings: offset of each length field within raw
+
+  std::size_t size() const { return static_cast<std::size_t>(count); }
+  bool empty() const { return count == 0; }
+  /// Element i, decoded (raises on an index outside the array).
+  GgufValue operator[](std::size_t i) const;
+  /// String element i (raises when the array does not hold strings).
+  std::string_view string(std::size_t i, std::string_view key = "value") const;
+};
+
 /// One metadata value: a number, bool, string, or an array of values of one type.
 struct GgufValue {
   GgufType type = GgufType::kU8;
-  std::variant<std::uint64_t, std::int64_t, double, bool, std::string, std::vector<GgufValue>> value;
+  std::variant<std::uint64_t, std::int64_t, double, bool, std::string, GgufArray> value;
 
   bool is_integer() const {
     return std::holds_alternative<std::uint64_t>(value) || std::holds_alternative<std::int64_t>(value);
@@ -126,11 +146,64 @@ struct GgufValue {
     if (const auto* s = std::get_if<std::string>(&value)) return *s;
     littlebit::detail::fail("GGUF metadata '", key, "' is not a string");
   }
-  const std::vector<GgufValue>& as_array(std::string_view key = "value") const {
-    if (const auto* a = std::get_if<std::vector<GgufValue>>(&value)) return *a;
+  const GgufArray& as_array(std::string_view key = "value") const {
+    if (const auto* a = std::get_if<GgufArray>(&value)) return *a;
     littlebit::detail::fail("GGUF metadata '", key, "' is not an array");
   }
 };
+
+namespace detail {
+
+inline std::size_t gguf_scalar_size(GgufType t) {
+  switch (t) {
+    case GgufType::kU8: case GgufType::kI8: case GgufType::kBool: return 1;
+    case GgufType::kU16: case GgufType::kI16: return 2;
+    case GgufType::kU32: case GgufType::kI32: case GgufType::kF32: return 4;
+    case GgufType::kU64: case GgufType::kI64: case GgufType::kF64: return 8;
+    case GgufType::kString: case GgufType::kArray: return 0;
+  }
+  return 0;
+}
+
+template <class T>
+T gguf_load(const std::byte* p) {
+  T v;
+  std::memcpy(&v, p, sizeof(T));
+  return v;
+}
+
+}  // namespace detail
+
+inline GgufValue GgufArray::operator[](std::size_t i) const {
+  if (i >= size()) littlebit::detail::fail("GGUF array: element ", i, " of an array of ", count);
+  GgufValue v;
+  v.type = element;
+  const std::byte* p = raw.data() + i * detail::gguf_scalar_size(element);
+  switch (element) {
+    case GgufType::kU8: v.value = std::uint64_t{detail::gguf_load<std::uint8_t>(p)}; break;
+    case GgufType::kI8: v.value = std::int64_t{detail::gguf_load<std::int8_t>(p)}; break;
+    case GgufType::kU16: v.value = std::uint64_t{detail::gguf_load<std::uint16_t>(p)}; break;
+    case GgufType::kI16: v.value = std::int64_t{detail::gguf_load<std::int16_t>(p)}; break;
+    case GgufType::kU32: v.value = std::uint64_t{detail::gguf_load<std::uint32_t>(p)}; break;
+    case GgufType::kI32: v.value = std::int64_t{detail::gguf_load<std::int32_t>(p)}; break;
+    case GgufType::kU64: v.value = detail::gguf_load<std::uint64_t>(p); break;
+    case GgufType::kI64: v.value = detail::gguf_load<std::int64_t>(p); break;
+    case GgufType::kF32: v.value = static_cast<double>(detail::gguf_load<float>(p)); break;
+    case GgufType::kF64: v.value = detail::gguf_load<double>(p); break;
+    case GgufType::kBool: v.value = detail::gguf_load<std::uint8_t>(p) == 1; break;
+    case GgufType::kString: v.value = std::string(string(i)); break;
+    case GgufType::kArray: littlebit::detail::fail("GGUF array: nested arrays are not supported");
+  }
+  return v;
+}
+
+inline std::string_view GgufArray::string(std::size_t i, std::string_view key) const {
+  if (element != GgufType::kString) littlebit::detail::fail("GGUF metadata '", key, "' is not an array of strings");
+  if (i >= size()) littlebit::detail::fail("GGUF metadata '", key, "': element ", i, " of an array of ", count);
+  const std::uint64_t at = string_at_[i];
+  const auto n = detail::gguf_load<std::uint64_t>(raw.data() + at);  // validated when read
+  return {reinterpret_cast<const char*>(raw.data() + at + 8), static_cast<std::size_t>(n)};
+}
 
 /// A tensor of the file: name, ggml type, dims (GGUF order), bytes in the mapping.
 struct GgufTensor {
@@ -271,8 +344,10 @@ class GgufFile {
   const std::string& get_string(std::string_view key) const { return value(key).as_string(key); }
   /// An array of strings (e.g. tokenizer.ggml.tokens).
   std::vector<std::string> get_strings(std::string_view key) const {
+    const GgufArray& a = value(key).as_array(key);
     std::vector<std::string> out;
-    for (const auto& v : value(key).as_array(key)) out.push_back(v.as_string(key));
+    out.reserve(a.size());
+    for (std::size_t i = 0; i < a.size(); ++i) out.emplace_back(a.string(i, key));
     return out;
   }
 
@@ -356,10 +431,35 @@ class GgufFile {
         if (n > r.left() / min_size(static_cast<GgufType>(et)))
           littlebit::detail::fail(source_, ": metadata '", key, "': array of ", n, " elements cannot fit in the ", r.left(),
                                   " bytes left");
-        std::vector<GgufValue> items;
-        items.reserve(static_cast<std::size_t>(n));
-        for (std::uint64_t i = 0; i < n; ++i) items.push_back(read_value(r, et, key, depth + 1));
-        v.value = std::move(items);
+        GgufArray a;
+        a.element = static_cast<GgufType>(et);
+        a.count = n;
+        const std::size_t begin = r.pos;
+        if (a.element == GgufType::kArray) {
+          if (n > 0) littlebit::detail::fail(source_, ": metadata '", key, "': nested arrays are not supported");
+        } else if (a.element == GgufType::kString) {
+          a.string_at_.reserve(static_cast<std::size_t>(n));  // n <= bytes left / 8: checked above
+          for (std::uint64_t i = 0; i < n; ++i) {
+            a.string_at_.push_back(r.pos - begin);
+            const auto len = r.read<std::uint64_t>(key + " string length");
+            if (len > r.left())
+              littlebit::detail::fail(source_, ": metadata '", key, "' string ", i, " of length ", len, " at byte ", r.pos,
+                                      " runs past the end of the file (", r.left(), " bytes left)");
+            r.pos += static_cast<std::size_t>(len);
+          }
+        } else {
+          const std::size_t bytes = static_cast<std::size_t>(n) * detail::gguf_scalar_size(a.element);
+          if (a.element == GgufType::kBool)
+            for (std::size_t i = 0; i < bytes; ++i) {
+              const auto b = std::to_integer<unsigned>(r.b[r.pos + i]);
+              if (b > 1)
+                littlebit::detail::fail(source_, ": metadata '", key, "': bool element ", i, " is byte ", b,
+                                        ", neither 0 nor 1");
+            }
+          r.pos += bytes;
+        }
+        a.raw = r.b.subspan(begin, r.pos - begin);
+        v.value = std::move(a);
         break;
       }
     }
