@@ -6,7 +6,8 @@
 # every part; --exclude keeps layers dense (an invalid pattern is named); an impossible target
 # fails naming it and leaves no output behind.
 # The reported errors are recomputed from the checkpoint and the source tensors by name
-# (quantize_errors), for 14 layers and for all 210 of the whole model, and two wiring errors
+# (quantize_errors; and by numpy from docs/format.md alone, decode_checkpoint.py), for 14 layers and
+# for all 210 of the whole model, and two wiring errors
 # (swapped layers, a transposed square layer) are shown to fail that check; a corrupt part (bad
 # bytes, bad JSON in its metadata) is redone on resume, not fatal.
 # generate runs on the checkpoint and stops at the context limit it is given, saying so.
@@ -28,6 +29,9 @@ grep -q "^size: quantized layers 0.5[0-9]* bits/weight" "$work/run1.txt" || fail
 [ "$(ls "$work/q.safetensors.parts" | wc -l)" = 14 ] || fail "14 parts kept"
 "$check" "$work/q.safetensors" "$work/official.safetensors" || fail "quantized_model"
 "$errors" "$work/q.safetensors" "$model" --expect-layers 14 || fail "recomputed errors of the 14 layers"
+# ... and decoded by numpy alone, from docs/format.md, to the same errors.
+PYTHONPATH="$data/pylib" "$py" "$(dirname "$0")/../tools/decode_checkpoint.py" "$work/q.safetensors" "$model" ||
+  fail "decoding the checkpoint from docs/format.md"
 "$eval" --model "$work/q.safetensors" --text "$data/text/wiki_eval.txt" --ctx 64 --max-tokens 129 > "$work/eval.txt" 2>&1
 grep -q "littlebit checkpoint, 14 packed layers" "$work/eval.txt" && tail -1 "$work/eval.txt" | grep -q "^ppl [0-9.]* tokens 126$" ||
   { cat "$work/eval.txt"; fail "eval on the checkpoint"; }

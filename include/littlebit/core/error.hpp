@@ -1,6 +1,8 @@
 // littlebit/core/error.hpp: the one exception type of the library.
 #pragma once
 
+#include <exception>
+#include <new>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -23,6 +25,21 @@ template <class... Parts>
   std::ostringstream s;
   (s << ... << std::forward<Parts>(parts));
   throw Error(s.str());
+}
+
+/// Runs a reader's `f` so that only littlebit::Error leaves it: running out of memory, a JSON
+/// library's exception or any other std::exception becomes an Error naming `what` (the file).
+template <class F>
+decltype(auto) guard_reader(const std::string& what, F&& f) {
+  try {
+    return std::forward<F>(f)();
+  } catch (const Error&) {
+    throw;
+  } catch (const std::bad_alloc&) {
+    fail(what, ": not enough memory to read it");
+  } catch (const std::exception& e) {
+    fail(what, ": ", e.what());
+  }
 }
 
 }  // namespace detail

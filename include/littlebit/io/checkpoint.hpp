@@ -131,9 +131,11 @@ class CheckpointWriter {
 /// (and fully checked) when asked for.
 class Checkpoint {
  public:
-  static Checkpoint open(const std::filesystem::path& path) { return Checkpoint(SafetensorsFile::open(path)); }
+  static Checkpoint open(const std::filesystem::path& path) {
+    return littlebit::detail::guard_reader(path.string(), [&] { return Checkpoint(SafetensorsFile::open(path)); });
+  }
   static Checkpoint from_bytes(std::span<const std::byte> bytes, std::string what = "<memory>") {
-    return Checkpoint(SafetensorsFile::from_bytes(bytes, std::move(what)));
+    return littlebit::detail::guard_reader(what, [&] { return Checkpoint(SafetensorsFile::from_bytes(bytes, what)); });
   }
 
   const std::string& source() const { return file_.source(); }

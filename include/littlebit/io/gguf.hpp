@@ -311,17 +311,21 @@ inline std::vector<float> dequantize(const GgufTensor& t) {
 class GgufFile {
  public:
   static GgufFile open(const std::filesystem::path& path) {
-    GgufFile f;
-    f.file_ = MappedFile::open(path);
-    f.parse(f.file_.bytes(), path.string());
-    return f;
+    return littlebit::detail::guard_reader(path.string(), [&] {
+      GgufFile f;
+      f.file_ = MappedFile::open(path);
+      f.parse(f.file_.bytes(), path.string());
+      return f;
+    });
   }
   /// Parses bytes held in memory (copied), named `what` in messages.
   static GgufFile from_bytes(std::span<const std::byte> bytes, std::string what = "<memory>") {
-    GgufFile f;
-    f.owned_.assign(bytes.begin(), bytes.end());
-    f.parse(f.owned_, std::move(what));
-    return f;
+    return littlebit::detail::guard_reader(what, [&] {
+      GgufFile f;
+      f.owned_.assign(bytes.begin(), bytes.end());
+      f.parse(f.owned_, what);
+      return f;
+    });
   }
 
   const std::string& source() const { return source_; }

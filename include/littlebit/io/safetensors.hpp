@@ -195,18 +195,22 @@ class SafetensorsFile {
 
   /// Maps and validates a file.
   static SafetensorsFile open(const std::filesystem::path& path) {
-    SafetensorsFile f;
-    f.file_ = MappedFile::open(path);
-    f.parse(f.file_.bytes(), path.string());
-    return f;
+    return littlebit::detail::guard_reader(path.string(), [&] {
+      SafetensorsFile f;
+      f.file_ = MappedFile::open(path);
+      f.parse(f.file_.bytes(), path.string());
+      return f;
+    });
   }
 
   /// Validates bytes held in memory (copied), named `what` in messages.
   static SafetensorsFile from_bytes(std::span<const std::byte> bytes, std::string what = "<memory>") {
-    SafetensorsFile f;
-    f.owned_.assign(bytes.begin(), bytes.end());
-    f.parse(f.owned_, std::move(what));
-    return f;
+    return littlebit::detail::guard_reader(what, [&] {
+      SafetensorsFile f;
+      f.owned_.assign(bytes.begin(), bytes.end());
+      f.parse(f.owned_, what);
+      return f;
+    });
   }
 
   const std::string& source() const { return source_; }
