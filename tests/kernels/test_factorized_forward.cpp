@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <random>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "littlebit/core/pack.hpp"
@@ -62,6 +63,22 @@ RowMatrixXf forward(const Layer& l, const RowMatrixXf& x, Precision p, Arch arch
   return y;
 }
 
+/// The reference forward and the same on magnitudes (all signs +1, |x|; the scales are positive):
+/// M, the yardstick of the exact path's bound gamma_D M.
+std::pair<RowMatrixXd, RowMatrixXd> reference_and_magnitudes(const Layer& l, const RowMatrixXf& x) {
+  const Index m = l.u[0].rows();
+  RowMatrixXd want(x.rows(), m), mag(x.rows(), m);
+  const auto views = l.views();
+  ref::factorized_forward(std::span<const ref::FactorizedPath<Float16>>(views), view(x), view(want));
+  Layer plus = l;
+  for (auto& b : plus.u) b = BitMatrix(b.rows(), b.cols());
+  for (auto& b : plus.v) b = BitMatrix(b.rows(), b.cols());
+  const auto plus_views = plus.views();
+  const RowMatrixXf x_abs = x.cwiseAbs();
+  ref::factorized_forward(std::span<const ref::FactorizedPath<Float16>>(plus_views), view(x_abs), view(mag));
+  return {want, mag};
+}
+
 Index depth(Index k) {
   const Index steps = (k + 7) / 8;
   return 1 + 3 + steps + (steps + kernels::kChunkSteps - 1) / kernels::kChunkSteps + 3;
@@ -83,16 +100,7 @@ TEST_CASE("kernels::factorized_forward exact path: within the derived bound of t
     CAPTURE(sh.batch);
     const Layer l = random_layer(sh.m, sh.r, sh.n, sh.paths, static_cast<std::uint64_t>(sh.m * 31 + sh.n));
     const RowMatrixXf x = littlebit::test::random_matrix(sh.batch, sh.n, 5).cast<float>();
-    const auto views = l.views();
-    RowMatrixXd want(sh.batch, sh.m), mag(sh.batch, sh.m);
-    ref::factorized_forward(std::span<const ref::FactorizedPath<Float16>>(views), view(x), view(want));
-    // Magnitudes: all signs +1 (zero bits), scales are positive already.
-    Layer plus = l;
-    for (auto& b : plus.u) b = BitMatrix(b.rows(), b.cols());
-    for (auto& b : plus.v) b = BitMatrix(b.rows(), b.cols());
-    const auto plus_views = plus.views();
-    const RowMatrixXf x_abs = x.cwiseAbs();
-    ref::factorized_forward(std::span<const ref::FactorizedPath<Float16>>(plus_views), view(x_abs), view(mag));
+    const auto [want, mag] = reference_and_magnitudes(l, x);
     const double g = littlebit::test::gamma<float>(depth(sh.n) + depth(sh.r) + 2) +
                      littlebit::test::gamma(sh.n + sh.r + 4);
     RowMatrixXf first;
@@ -206,15 +214,7 @@ TEST_CASE("kernels::factorized_forward with outlier activation channels: both pr
   const Index m = 300, r = 64, n = 1024, batch = 5;
   const Layer l = random_layer(m, r, n, 2, 1234);
   const RowMatrixXf x = outlier_activations(batch, n, 99);
-  const auto views = l.views();
-  RowMatrixXd want(batch, m), mag(batch, m);
-  ref::factorized_forward(std::span<const ref::FactorizedPath<Float16>>(views), view(x), view(want));
-  Layer plus = l;
-  for (auto& b : plus.u) b = BitMatrix(b.rows(), b.cols());
-  for (auto& b : plus.v) b = BitMatrix(b.rows(), b.cols());
-  const auto plus_views = plus.views();
-  const RowMatrixXf x_abs = x.cwiseAbs();
-  ref::factorized_forward(std::span<const ref::FactorizedPath<Float16>>(plus_views), view(x_abs), view(mag));
+  const auto [want, mag] = reference_and_magnitudes(l, x);
   const double gamma = littlebit::test::gamma<float>(depth(n) + depth(r) + 2) + littlebit::test::gamma(n + r + 4);
   const double u = littlebit::test::unit_roundoff<float>(), q = kernels::kFastQuantMax;
 
