@@ -4,12 +4,9 @@
 //   eval --model MODEL.gguf|CHECKPOINT.safetensors --text FILE [--ctx 512] [--stride N]
 //        [--threads N] [--max-tokens N] [--precision exact|fast]
 //
-// The text is tokenized whole (examples/llm/tokenizer.hpp; no BOS token added). Window k covers
-// tokens [k stride, k stride + ctx) (default stride = ctx: non-overlapping) and predicts its tokens
-// from position max(k stride + 1, the end of window k - 1) on, so no token is predicted twice and
-// each window's first token is context only: with stride = ctx, a window of ctx tokens scores
-// ctx - 1 of them; with stride < ctx, later windows score only their last stride tokens, each with
-// at least ctx - stride tokens before it. The same rule for every row of a table. Prints progress
+// The text is tokenized whole (examples/llm/tokenizer.hpp; no BOS token added), then scored by
+// windows of ctx tokens every stride tokens (default stride = ctx: non-overlapping), the
+// protocol of examples/llm/perplexity.hpp that `train` shares. Prints progress
 // with tokens/s, and as its last line `ppl <value> tokens <count>` (count = predicted tokens).
 #include <CLI/CLI.hpp>
 #include <Eigen/Core>
@@ -22,6 +19,7 @@
 #include <vector>
 
 #include "llm/load.hpp"
+#include "llm/perplexity.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"eval: perplexity of a GGUF Llama-style model on a text file"};
@@ -63,30 +61,17 @@ int main(int argc, char** argv) {
     std::printf("%s (%s): %d layers, width %d, heads %d/%d, vocabulary %d; %s: %ld tokens; ctx %d, stride %d\n",
                 model_path.c_str(), kind.c_str(), c.n_layer, c.d_model, c.n_head, c.n_head_kv, c.vocab, text_path.c_str(), n, ctx, stride);
     const auto t1 = std::chrono::steady_clock::now();
-    double nll = 0.0;
-    long scored = 0, next = 1;  // the first token not yet predicted
-    for (long s = 0; next < n; s += stride) {
-      const long e = std::min(n, s + ctx);
-      const std::vector<int> window(ids.begin() + s, ids.begin() + e);
-      const auto logits = model.forward(window);  // (e - s) x vocab
-      for (long p = std::max(next, s + 1); p < e; ++p) {
-        const auto row = logits.row(p - 1 - s);
-        const float mx = row.maxCoeff();
-        const double lse = static_cast<double>(mx) + std::log(static_cast<double>((row.array() - mx).exp().sum()));
-        nll += lse - static_cast<double>(row(ids[static_cast<std::size_t>(p)]));
-        ++scored;
-      }
-      next = e;
+    const llm::Perplexity r = llm::perplexity(model, ids, ctx, stride, [&](long scored, long total, double nll) {
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
-      std::fprintf(stderr, "\r%ld / %ld tokens, ppl %.3f, %.1f tokens/s   ", scored, n - 1, std::exp(nll / static_cast<double>(scored)),
-                   static_cast<double>(scored) / secs);
-      if (e == n) break;
-    }
+      std::fprintf(stderr, "\r%ld / %ld tokens, ppl %.3f, %.1f tokens/s   ", scored, total,
+                   std::exp(nll / static_cast<double>(scored)), static_cast<double>(scored) / secs);
+    });
+    const long scored = r.tokens;
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
     std::fprintf(stderr, "\n");
     std::printf("load %.2f s, evaluation %.2f s (%.1f tokens/s)\n",
                 std::chrono::duration<double>(t1 - t0).count(), secs, static_cast<double>(scored) / secs);
-    std::printf("ppl %.6f tokens %ld\n", std::exp(nll / static_cast<double>(scored)), scored);
+    std::printf("ppl %.6f tokens %ld\n", r.ppl(), scored);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "eval: %s\n", e.what());
     return 1;

@@ -35,11 +35,13 @@ struct LoadedModel {
   std::string kind;  // "dense GGUF", "dense Hugging Face safetensors" or "littlebit checkpoint, N packed layers"
 };
 
+/// `layers` >= 0: only the first that many blocks (a test setting).
 inline LoadedModel load_model(const std::string& path,
-                              littlebit::kernels::Precision precision = littlebit::kernels::Precision::kExact) {
+                              littlebit::kernels::Precision precision = littlebit::kernels::Precision::kExact,
+                              int layers = -1) {
   const auto hf = [&] {
     const auto m = HfModel::open(path);
-    return LoadedModel{LlamaModel<float>::from_hf(m), m.tokenizer(), "dense Hugging Face safetensors"};
+    return LoadedModel{LlamaModel<float>::from_hf(m, layers), m.tokenizer(), "dense Hugging Face safetensors"};
   };
   if (std::filesystem::is_directory(path)) return hf();
   std::ifstream in(path, std::ios::binary);
@@ -48,7 +50,7 @@ inline LoadedModel load_model(const std::string& path,
   in.read(magic, 4);
   if (in.gcount() == 4 && std::memcmp(magic, "GGUF", 4) == 0) {
     const auto f = littlebit::io::GgufFile::open(path);
-    return {LlamaModel<float>::from_gguf(f), Tokenizer::from_gguf(f), "dense GGUF"};
+    return {LlamaModel<float>::from_gguf(f, layers), Tokenizer::from_gguf(f), "dense GGUF"};
   }
   const auto open_checkpoint = [&] {
     try {
@@ -72,7 +74,7 @@ inline LoadedModel load_model(const std::string& path,
   const auto ck = open_checkpoint();
   const auto tok = ck.metadata_value("llm.tokenizer");
   if (!tok) littlebit::detail::fail(path, ": checkpoint metadata has no 'llm.tokenizer' (not written by quantize?)");
-  return {LlamaModel<float>::from_checkpoint(ck, -1, precision), Tokenizer::from_json(*tok, path),
+  return {LlamaModel<float>::from_checkpoint(ck, layers, precision), Tokenizer::from_json(*tok, path),
           "littlebit checkpoint, " + std::to_string(ck.layer_names().size()) + " packed layers"};
 }
 

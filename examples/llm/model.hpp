@@ -259,9 +259,25 @@ class LlamaModel {
     return build(cfg, layers, c.source(), dense, packed, has);
   }
 
+  /// A model from tensors by GGUF name: dense(name, shape&) returns a tensor's values and sets its
+  /// shape, packed(name) a linear layer's packed form (or null: dense), has(name) whether a dense
+  /// tensor exists (output.weight: untied head). For programs that hold the weights in memory
+  /// (the trainer's packed student).
+  template <class Dense, class Packed, class Has>
+  static LlamaModel from_tensors(const LlamaConfig& cfg, const std::string& source, Dense&& dense, Packed&& packed,
+                                 Has&& has) {
+    return build(cfg, -1, source, dense, packed, has);
+  }
+
   const LlamaConfig& config() const { return cfg_; }
   int layers() const { return static_cast<int>(layers_.size()); }
   const Layer& layer(int l) const { return layers_.at(static_cast<std::size_t>(l)); }
+  /// The token embedding (vocab x d, row-major), the head (vocab x d: the embedding when tied)
+  /// and the final norm's gain (d).
+  const Scalar* embedding() const { return embd_; }
+  const Scalar* head() const { return tied_ ? embd_ : output_; }
+  bool tied() const { return tied_; }
+  const Scalar* output_norm() const { return output_norm_; }
 
   /// The same model in S2 with every packed layer replaced by its dense reconstruction
   /// sum_p diag(h) U diag(ell) V diag(g) (ref::reconstruct, in double, on the stored FP16 scales).

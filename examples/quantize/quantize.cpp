@@ -4,11 +4,14 @@
 //   quantize --model MODEL.gguf|HF_MODEL_DIR --bpw 0.55 --output OUT.safetensors
 //            [--no-residual] [--kv-factor 4] [--exclude REGEX]... [--refine] [--seed S]
 //            [--dense-dtype f16|bf16|f32] [--official FILE] [--threads N] [--layers N] [--keep-parts]
+//            [--rank-rule budget|official]
 //
-// 1. Plans every linear layer's rank with the model-level solver (quant/rank_solver.hpp,
-//    plan_model_ranks): one global budget of bpw x (weights of the quantized layers); the
-//    key/value projections of grouped-query models get --kv-factor times the official rank
-//    estimate (the paper's rule), paid for by the other layers, and no rank exceeds min(m, n).
+// 1. Plans every linear layer's rank (examples/llm/rank_plan.hpp). By default with the
+//    model-level solver (quant/rank_solver.hpp, plan_model_ranks): one global budget of bpw x
+//    (weights of the quantized layers); the key/value projections of grouped-query models get
+//    --kv-factor times the official rank estimate (the paper's rule), paid for by the other
+//    layers, and no rank exceeds min(m, n). --rank-rule official: the official per-layer rule
+//    (k/v at --kv-factor times it, over the target), as `train` uses by default.
 // 2. Runs Dual-SVID (primary + residual unless --no-residual) on each layer, showing progress
 //    and an ETA, and writes each finished layer at once to OUT.parts/<layer>.safetensors
 //    (atomically). A rerun with the same settings keeps the parts already written (resume); a
@@ -45,6 +48,8 @@
 #include "littlebit/quant/dual_svid.hpp"
 #include "littlebit/quant/rank_solver.hpp"
 #include "llm/hf.hpp"
+#include "llm/official_export.hpp"
+#include "llm/rank_plan.hpp"
 #include "llm/load.hpp"
 #include "llm/hf_names.hpp"
 #include "llm/model.hpp"
@@ -142,6 +147,7 @@ struct Options {
   std::vector<std::string> excludes;
   std::uint64_t seed = 0;
   int threads = 0, max_layers = -1;
+  llm::RankRule rank_rule = llm::RankRule::kBudget;
 };
 
 std::string Source::identity(const std::string& name) const {
@@ -164,7 +170,7 @@ using RowMap = Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dyna
 
 struct Plan {
   std::vector<llm::LinearInfo> quant, kept;
-  littlebit::ModelRankPlan ranks;
+  llm::RankPlan ranks;
   bool residual = true, gqa = false;
 };
 
@@ -180,24 +186,7 @@ Plan plan_layers(const llm::LlamaConfig& cfg, const Options& o) {
     (skip ? p.kept : p.quant).push_back(l);
   }
   if (p.quant.empty()) throw littlebit::Error("every linear layer is excluded: nothing to quantize");
-  std::vector<littlebit::LayerBudget> budgets;
-  for (const auto& l : p.quant)
-    budgets.push_back({l.name, {l.out, l.in}, p.gqa && l.is_kv() ? o.kv_factor : 1.0, std::nullopt});
-  for (;;) {  // no rank above min(m, n) (rounded down to the multiple): pin, re-plan the rest
-    p.ranks = littlebit::plan_model_ranks(budgets, o.bpw, {.residual = p.residual});
-    bool pinned = false;
-    for (std::size_t i = 0; i < budgets.size(); ++i) {
-      const Index cap = std::max<Index>(8, std::min(budgets[i].shape.out_features, budgets[i].shape.in_features) / 8 * 8);
-      if (!budgets[i].fixed_rank && p.ranks.ranks[i] > cap) {
-        budgets[i].fixed_rank = cap;
-        pinned = true;
-      }
-    }
-    if (!pinned) break;
-  }
-  if (!p.ranks.feasible)
-    throw littlebit::Error("a target of " + std::to_string(o.bpw) + " bits per weight is below what the minimum ranks and " +
-                           "the FP16 scales alone cost (" + std::to_string(p.ranks.achieved_bpw) + " bits per weight)");
+  p.ranks = llm::plan_ranks(p.quant, o.bpw, o.kv_factor, p.gqa, p.residual, o.rank_rule);
   return p;
 }
 
@@ -287,7 +276,7 @@ std::vector<LayerResult> quantize_layers(const Source& file, const Plan& plan, c
     r.out = l.out;
     r.in = l.in;
     r.rank = plan.ranks.ranks[i];
-    r.bpw = plan.ranks.bits_per_weight[i];
+    r.bpw = littlebit::bpw_for_rank({r.out, r.in}, r.rank, plan.residual);
     const nlohmann::json key = {{"tensor", file.identity(l.name + ".weight")},
                                 {"rank", r.rank},
                                 {"residual", plan.residual},
@@ -410,29 +399,6 @@ void print_sizes(const littlebit::io::Checkpoint& ck, const Options& o, double c
   std::printf("source %s: %.3f MB on disk\n", o.model_path.c_str(), static_cast<double>(source_bytes) / 1e6);
 }
 
-// ---- step 6: the official layout --------------------------------------------------------------
-
-/// The packed layers in the official state-dict layout with Hugging Face names, q/k rows back in
-/// Hugging Face order; the metadata names the head size and head counts that order depends on.
-void write_official(const littlebit::io::Checkpoint& ck, const llm::LlamaConfig& cfg,
-                    const std::vector<LayerResult>& results, const Options& o) {
-  littlebit::io::SafetensorsBuilder ob;
-  for (const auto& name : ck.dense_names()) ob.add(llm::hf_name(name), ck.dense(name), ck.dense_tensor(name).shape);
-  for (const auto& r : results) {
-    const bool qk = cfg.rope_adjacent && (r.name.ends_with(".attn_q") || r.name.ends_with(".attn_k"));
-    const int heads = r.name.ends_with(".attn_q") ? cfg.n_head : cfg.n_head_kv;
-    const auto layer = qk ? llm::rows_to_hf(r.packed, heads, cfg.head_dim) : r.packed;
-    littlebit::io::add_official_linear(ob, llm::hf_name(r.name), littlebit::io::to_official(layer));
-  }
-  ob.write(o.official, {{"format", "littlebit-official-model"},
-                        {"source", fs::path(o.model_path).filename().string()},
-                        {"head_dim", std::to_string(cfg.head_dim)},
-                        {"num_attention_heads", std::to_string(cfg.n_head)},
-                        {"num_key_value_heads", std::to_string(cfg.n_head_kv)},
-                        {"qk_row_order", "huggingface"}});
-  std::printf("official layout: %s (%.3f MB)\n", o.official.c_str(), static_cast<double>(fs::file_size(o.official)) / 1e6);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -442,6 +408,9 @@ int main(int argc, char** argv) {
   app.add_option("--bpw", o.bpw, "bits per weight of the quantized layers (signs + FP16 scales)")->required();
   app.add_option("--output", o.output, "checkpoint to write (littlebit layout)")->required();
   app.add_flag("--no-residual", o.no_residual, "one path per layer instead of primary + residual");
+  std::string rank_rule = "budget";
+  app.add_option("--rank-rule", rank_rule, "budget: one model-level budget (default); official: the official per-layer rule")
+      ->check(CLI::IsMember({"budget", "official"}));
   app.add_option("--kv-factor", o.kv_factor, "rank factor of k/v projections in grouped-query models")->check(CLI::Range(0.001, 1024.0));
   app.add_option("--exclude", o.excludes, "keep layers whose name matches this regex dense (repeatable; e.g. 'blk\\.0\\.')");
   app.add_flag("--refine", o.refine, "Dual-SVID refinements (Joint-ITQ, least-squares scales and signs)");
@@ -453,6 +422,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 1 << 20));
   app.add_flag("--keep-parts", o.keep_parts, "keep OUT.parts/ (one file per layer) after writing OUT");
   CLI11_PARSE(app, argc, argv);
+  o.rank_rule = rank_rule == "official" ? llm::RankRule::kOfficial : llm::RankRule::kBudget;
 
   try {
     const auto t_start = Clock::now();
@@ -480,7 +450,11 @@ int main(int argc, char** argv) {
     const auto [claimed, dense_bytes] = write_checkpoint(file, cfg, tok, plan, results, o, quant_weights, quant_bits);
     const auto ck = littlebit::io::Checkpoint::open(o.output);
     print_sizes(ck, o, claimed, dense_bytes, quant_weights, quant_bits);
-    if (!o.official.empty()) write_official(ck, cfg, results, o);
+    if (!o.official.empty()) {
+      std::vector<std::pair<std::string, const littlebit::PackedFactorizedLinear*>> layers;
+      for (const auto& r : results) layers.emplace_back(r.name, &r.packed);
+      llm::write_official(ck, cfg, layers, o.official, fs::path(o.model_path).filename().string());
+    }
     if (!o.keep_parts) fs::remove_all(parts);
     std::printf("wrote %s in %s\n", o.output.c_str(), hms(since(t_start)).c_str());
   } catch (const std::exception& e) {

@@ -1,0 +1,542 @@
+// train: quantization-aware training (QAT) of a Llama-style model into LittleBit layers, with
+// knowledge distillation from the dense model: the official LittleBit recipe on littlebit's
+// primitives (docs/trainer.md).
+//
+//   train --model MODEL.gguf|HF_DIR --bpw 0.55 --train TEXT... [--eval TEXT] [--steps N | --minutes M]
+//         [--output OUT.safetensors] [--official OFFICIAL.safetensors] [--state DIR [--resume]]
+//         [--log LOG.jsonl] [--plot LOSS.png] ... (train --help lists every option)
+//
+// 1. The teacher is the dense model (frozen). The student: every q, k, v, o, gate, up, down
+//    projection becomes a FactorizedLinear (primary + residual path unless --no-residual) at the
+//    rank of --rank-rule (official per-layer rule by default; k/v at --kv-factor times it),
+//    initialized by Dual-SVID (--refine: littlebit's refinements; --svd exact|randomized); its
+//    latent U, V and the scales u1, u2, v1, v2 train, as do all RMSNorm gains; the embedding and
+//    the tied head stay frozen.
+// 2. Each step draws --batch x --accum sequences of --seq tokens (train/data.hpp), runs the
+//    teacher and the student, and minimizes KL + lambda L_inter (train/loss.hpp) with AdamW,
+//    gradient clipping at 1.0 and the cosine schedule with warm-up (train/optim.hpp). lambda is
+//    --l2l-scale, by default the official 10 at 2048 tokens scaled by --seq / 2048 (the KL term
+//    is a sum over positions, the hidden-state term a mean, so this keeps the official balance).
+// 3. Prints progress, evaluates the perplexity of the packed student (FP16 scales, as the
+//    checkpoint stores it; the protocol of `eval`) every --eval-every steps, logs JSONL, saves
+//    the state atomically every --save-every steps, at the end and on SIGINT/SIGTERM, and stops
+//    on a NaN or infinite loss keeping the last good state.
+// 4. Writes the packed checkpoint (eval and generate read it), the official layout, a PNG of
+//    the curves, and prints as its last line one JSON object with the run's figures.
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <sys/resource.h>
+
+#include <nlohmann/json.hpp>
+
+#include "littlebit/io/checkpoint.hpp"
+#include "littlebit/quant/dual_svid.hpp"
+#include "llm/load.hpp"
+#include "llm/official_export.hpp"
+#include "llm/perplexity.hpp"
+#include "llm/rank_plan.hpp"
+#include "train/data.hpp"
+#include "train/loss.hpp"
+#include "train/model.hpp"
+#include "train/optim.hpp"
+#include "train/plot.hpp"
+#include "train/state.hpp"
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+using json = nlohmann::json;
+
+namespace {
+
+volatile std::sig_atomic_t g_signal = 0;
+extern "C" void on_signal(int s) { g_signal = s; }
+
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+std::string hms(double s) {
+  char b[32];
+  const long t = static_cast<long>(s + 0.5);
+  if (t >= 3600) std::snprintf(b, sizeof b, "%ldh%02ldm%02lds", t / 3600, t / 60 % 60, t % 60);
+  else if (t >= 60) std::snprintf(b, sizeof b, "%ldm%02lds", t / 60, t % 60);
+  else std::snprintf(b, sizeof b, "%lds", t);
+  return b;
+}
+
+double peak_rss_mb() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_maxrss) / 1024.0;
+}
+
+struct Options {
+  std::string model, output, official, state, log, plot, eval, cache;
+  std::vector<std::string> train;
+  double bpw = 0, kv_factor = 4.0, lr = 0, warmup_ratio = 0.02, l2l_scale = -1, minutes = 0;
+  std::string svd = "randomized", rank_rule = "official", sign = "smoothsign";
+  bool refine = false, no_residual = false, no_shuffle = false, resume = false;
+  long steps = 0, eval_tokens = 8192, seq = 512, batch = 1, accum = 1, eval_every = 0, save_every = 0, stop_after = 0;
+  long nan_at = -1, log_every = 1;
+  std::uint64_t seed = 0;
+  int threads = 0, layers = -1;
+};
+
+/// The paper's learning rates for its smallest model, by target BPW.
+double default_lr(double bpw) { return bpw >= 0.9 ? 8e-5 : bpw > 0.3 ? 1.2e-4 : 2e-4; }
+
+struct Progress {
+  std::vector<json> steps, evals;  // log records of this run (and of the log it resumed)
+};
+
+/// The packed student as a model `eval` would load from the checkpoint: embedding and head as
+/// the checkpoint stores them (F16), gains F32, each projection packed (FP16 scales).
+llm::LlamaModel<float> packed_model(const train::Student<float>& s, const llm::LlamaConfig& cfg,
+                                    const std::vector<float>& embd_f16, const std::vector<float>* head_f16,
+                                    const std::vector<llm::LinearInfo>& infos) {
+  auto dense = [&](const std::string& name, std::vector<littlebit::Index>& shape) -> std::vector<float> {
+    const littlebit::Index d = cfg.d_model;
+    if (name == "token_embd.weight" || name == "output.weight") {
+      shape = {cfg.vocab, d};
+      return name == "output.weight" ? *head_f16 : embd_f16;
+    }
+    shape = {d};
+    const float* p = nullptr;
+    if (name == "output_norm.weight") {
+      p = s.wf();
+    } else {
+      const int l = std::stoi(name.substr(4));
+      p = name.ends_with(".attn_norm.weight") ? s.w1(l) : s.w2(l);
+    }
+    return std::vector<float>(p, p + d);
+  };
+  auto packed = [&](const std::string& name) {
+    for (std::size_t i = 0; i < infos.size(); ++i)
+      if (infos[i].name == name) return std::make_shared<littlebit::PackedFactorizedLinear>(s.layers()[i].pack());
+    return std::shared_ptr<littlebit::PackedFactorizedLinear>();
+  };
+  auto has = [&](const std::string& name) { return name != "output.weight" || head_f16 != nullptr; };
+  return llm::LlamaModel<float>::from_tensors(cfg, "student", dense, packed, has);
+}
+
+std::vector<float> round_f16(const float* p, std::size_t n) {
+  std::vector<float> v(n);
+  for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<float>(littlebit::Float16(p[i]));
+  return v;
+}
+
+void append_log(const std::string& path, const json& j) {
+  if (path.empty()) return;
+  std::ofstream out(path, std::ios::app);
+  out << j.dump() << "\n";
+  out.flush();
+  if (!out) littlebit::detail::fail(path, ": cannot append to the log");
+}
+
+void plot(const Options& o, const Progress& pr, long total, const std::string& title) {
+  if (o.plot.empty()) return;
+  train::Series loss{"loss", {20, 20, 20}, {}}, kl{"KL", {200, 40, 40}, {}}, mse{"lambda x MSE", {40, 90, 200}, {}},
+      ppl{"perplexity", {30, 140, 60}, {}};
+  for (const auto& s : pr.steps) {
+    const double st = s["step"].get<double>();
+    loss.points.emplace_back(st, s["loss"].get<double>());
+    kl.points.emplace_back(st, s["kl"].get<double>());
+    mse.points.emplace_back(st, s["l2l"].get<double>());
+  }
+  for (const auto& e : pr.evals) ppl.points.emplace_back(e["step"].get<double>(), e["ppl"].get<double>());
+  train::plot_run(o.plot, title, {loss, kl, mse}, {ppl}, static_cast<double>(total));
+}
+
+int run(Options& o) {
+  const auto t_start = Clock::now();
+  llm::set_threads(o.threads);
+  if (o.resume && o.state.empty()) littlebit::detail::fail("--resume needs --state DIR");
+  if (o.steps > 0 && o.minutes > 0) littlebit::detail::fail("give --steps or --minutes, not both");
+  if (o.steps <= 0 && o.minutes <= 0) o.minutes = 20;
+  if (o.lr <= 0) o.lr = default_lr(o.bpw);
+  const double lambda = o.l2l_scale >= 0 ? o.l2l_scale : 10.0 * static_cast<double>(o.seq) / 2048.0;
+
+  // ---- the teacher, the plan, the data ----
+  auto loaded = llm::load_model(o.model, littlebit::kernels::Precision::kExact, o.layers);
+  if (loaded.kind.starts_with("littlebit"))
+    littlebit::detail::fail(o.model, ": a littlebit checkpoint; the teacher must be a dense model (GGUF or Hugging Face)");
+  const llm::LlamaModel<float>& dense = loaded.model;
+  llm::LlamaConfig cfg = dense.config();
+  cfg.n_layer = dense.layers();
+  if (cfg.n_ctx > 0 && o.seq > cfg.n_ctx)
+    littlebit::detail::fail("--seq ", o.seq, " is longer than the model's context length of ", cfg.n_ctx, " tokens");
+  const auto infos = llm::linear_layers(cfg);
+  const bool gqa = cfg.n_head_kv < cfg.n_head;
+  const auto plan = llm::plan_ranks(infos, o.bpw, o.kv_factor, gqa, !o.no_residual,
+                                    o.rank_rule == "budget" ? llm::RankRule::kBudget : llm::RankRule::kOfficial);
+  std::printf("%s (%s): %d blocks, width %d, heads %d/%d, ffn %d, vocabulary %d\n", o.model.c_str(), loaded.kind.c_str(),
+              cfg.n_layer, cfg.d_model, cfg.n_head, cfg.n_head_kv, cfg.d_ff, cfg.vocab);
+  std::printf("plan: %zu layers at %.4f bits/weight (target %g, %s rule, k/v factor %g, %s)\n", infos.size(),
+              plan.achieved_bpw, o.bpw, o.rank_rule.c_str(), gqa ? o.kv_factor : 1.0,
+              o.no_residual ? "one path" : "primary + residual");
+  const fs::path cache = o.cache.empty() ? (o.state.empty() ? fs::path("build/train-cache") : fs::path(o.state) / "cache")
+                                         : fs::path(o.cache);
+  train::Batches data(train::training_tokens(o.train, loaded.tokenizer, cache), o.seq, o.seed, !o.no_shuffle);
+  std::vector<int> eval_ids;
+  if (!o.eval.empty()) {
+    eval_ids = loaded.tokenizer.encode(train::read_text(o.eval));
+    if (o.eval_tokens > 0 && static_cast<long>(eval_ids.size()) > o.eval_tokens) eval_ids.resize(static_cast<std::size_t>(o.eval_tokens));
+    if (eval_ids.size() < 2) littlebit::detail::fail(o.eval, ": fewer than 2 tokens, nothing to evaluate");
+  }
+  const int eval_ctx = static_cast<int>(std::min<long>(512, cfg.n_ctx > 0 ? cfg.n_ctx : 512));
+  std::printf("data: %ld sequences of %ld tokens; %ld per step (batch %ld x accumulation %ld)%s\n", data.sequences(), o.seq,
+              o.batch * o.accum * o.seq, o.batch, o.accum, o.eval.empty() ? "" : ("; evaluation: " + std::to_string(eval_ids.size()) + " tokens of " + o.eval).c_str());
+
+  // What a resume must match.
+  std::uintmax_t model_bytes = 0;
+  if (fs::is_directory(o.model)) {
+    for (const auto& e : fs::directory_iterator(o.model))
+      if (e.is_regular_file()) model_bytes += e.file_size();
+  } else {
+    model_bytes = fs::file_size(o.model);
+  }
+  std::uint64_t train_hash = train::fnv1a("train files");
+  for (const auto& f : o.train) train_hash = train::fnv1a(train::read_text(f), train_hash);
+  json settings{{"model", fs::path(o.model).filename().string()}, {"model_bytes", model_bytes}, {"config", cfg.to_json()},
+                {"bpw", o.bpw}, {"rank_rule", o.rank_rule}, {"kv_factor", o.kv_factor}, {"residual", !o.no_residual},
+                {"refine", o.refine}, {"svd", o.svd}, {"sign", o.sign}, {"seq", o.seq}, {"batch", o.batch},
+                {"accum", o.accum}, {"lr", o.lr}, {"warmup_ratio", o.warmup_ratio}, {"l2l_scale", lambda},
+                {"seed", std::to_string(o.seed)}, {"shuffle", !o.no_shuffle}, {"layers", cfg.n_layer},
+                {"train_text", std::to_string(train_hash)}, {"steps", o.steps}, {"minutes", o.minutes}};
+
+  // ---- the student ----
+  littlebit::FactorizedLinearOptions lo;
+  lo.gradient.kind = o.sign == "ste" ? littlebit::SignGradient::kSte : littlebit::SignGradient::kSmoothSign;
+  std::vector<littlebit::FactorizedLinear<float>> layers;
+  train::Vec<float> norms((2 * cfg.n_layer + 1) * cfg.d_model);
+  for (int l = 0; l < cfg.n_layer; ++l) {
+    norms.segment(2 * l * cfg.d_model, cfg.d_model) = train::CVecMap<float>(dense.layer(l).attn_norm, cfg.d_model);
+    norms.segment((2 * l + 1) * cfg.d_model, cfg.d_model) = train::CVecMap<float>(dense.layer(l).ffn_norm, cfg.d_model);
+  }
+  norms.tail(cfg.d_model) = train::CVecMap<float>(dense.output_norm(), cfg.d_model);
+  const bool resuming = o.resume && fs::exists(train::state_file(o.state));
+  if (o.resume && !resuming) std::printf("--resume: no saved state in %s yet; starting a new run\n", o.state.c_str());
+  const auto t_init = Clock::now();
+  for (std::size_t i = 0; i < infos.size(); ++i) {
+    const auto& info = infos[i];
+    const littlebit::Index r = plan.ranks[i];
+    if (resuming) {  // shapes only: the values come from the state
+      littlebit::FactorizedPathParams<float> p{train::Mat<float>::Zero(info.out, r), train::Mat<float>::Zero(r, info.in),
+                                               train::Vec<float>::Zero(info.out), train::Vec<float>::Zero(r),
+                                               train::Vec<float>::Zero(r), train::Vec<float>::Zero(info.in)};
+      std::vector<littlebit::FactorizedPathParams<float>> paths(o.no_residual ? 1 : 2, p);
+      layers.emplace_back(paths, train::Vec<float>(), lo);
+      continue;
+    }
+    const llm::Linear<float>* all[] = {&dense.layer(static_cast<int>(i / 7)).wq, &dense.layer(static_cast<int>(i / 7)).wk,
+                                       &dense.layer(static_cast<int>(i / 7)).wv, &dense.layer(static_cast<int>(i / 7)).wo,
+                                       &dense.layer(static_cast<int>(i / 7)).w_gate, &dense.layer(static_cast<int>(i / 7)).w_up,
+                                       &dense.layer(static_cast<int>(i / 7)).w_down};
+    const Eigen::MatrixXf w = all[i % 7]->weight();
+    littlebit::DualSvidOptions opt;
+    opt.residual = !o.no_residual;
+    opt.svd = o.svd == "exact" ? littlebit::SvdMethod::kExact : littlebit::SvdMethod::kRandomized;
+    opt.seed = o.seed;
+    if (o.refine) opt.refine = littlebit::DualSvidRefine::recommended();
+    layers.push_back(littlebit::FactorizedLinear<float>::from_dual_svid(littlebit::dual_svid(w, r, opt), train::Vec<float>(), lo));
+    if ((i + 1) % std::max<std::size_t>(1, infos.size() / 10) == 0 || i + 1 == infos.size())
+      std::printf("init: Dual-SVID %zu / %zu layers (%s)\n", i + 1, infos.size(), hms(since(t_init)).c_str());
+    std::fflush(stdout);
+  }
+  const double init_seconds = since(t_init);
+  train::Student<float> student(cfg, dense.embedding(), dense.head(), norms, std::move(layers));
+  std::vector<std::string> names;
+  for (const auto& i : infos) names.push_back(i.name);
+  train::AdamW<float> opt;
+  opt.add("norms", std::span<float>(student.norms().data(), static_cast<std::size_t>(student.norms().size())),
+          std::span<float>(student.norm_grads().data(), static_cast<std::size_t>(student.norm_grads().size())));
+  for (std::size_t i = 0; i < names.size(); ++i)
+    opt.add(names[i], student.layers()[i].parameters(), student.layers()[i].gradients());
+  std::printf("student: %zu trainable values (latent signs, scales, norm gains)\n", opt.size());
+
+  train::RunState st;
+  st.settings = settings;
+  Progress pr;
+  const std::vector<float> embd_f16 = round_f16(dense.embedding(), static_cast<std::size_t>(cfg.vocab) * cfg.d_model);
+  std::optional<std::vector<float>> head_f16;
+  if (!dense.tied()) head_f16 = round_f16(dense.head(), static_cast<std::size_t>(cfg.vocab) * cfg.d_model);
+  long eval_scored = 0;  // predicted tokens of an evaluation
+  auto evaluate = [&](const llm::LlamaModel<float>& m) {
+    const auto r = llm::perplexity(m, eval_ids, eval_ctx, eval_ctx);
+    eval_scored = r.tokens;
+    return r;
+  };
+  double ppl_dense = 0, ppl_init = 0, eval_seconds = 0;
+  if (resuming) {
+    st = train::load_state(o.state, settings, student, opt, names);
+    ppl_dense = st.progress.value("ppl_dense", 0.0);
+    ppl_init = st.progress.value("ppl_init", 0.0);
+    if (!o.log.empty() && fs::exists(o.log)) {  // the curves so far, for the plot
+      std::ifstream in(o.log);
+      for (std::string line; std::getline(in, line);) {
+        const auto j = json::parse(line, nullptr, false);
+        if (!j.is_object() || j.value("step", -1L) > st.progress["step"].get<long>()) continue;
+        if (j.value("type", "") == "step") pr.steps.push_back(j);
+        if (j.value("type", "") == "eval") pr.evals.push_back(j);
+      }
+    }
+    std::printf("resumed %s at step %ld of %ld\n", train::state_file(o.state).c_str(), st.progress["step"].get<long>(),
+                st.progress["total_steps"].get<long>());
+  } else {
+    if (!o.log.empty()) fs::remove(o.log);
+    st.progress = {{"step", 0L}, {"total_steps", o.steps}, {"warmup_steps", train::warmup_steps(o.warmup_ratio, o.steps)},
+                   {"samples", 0L}, {"tokens", 0L}, {"loss_first", nullptr}, {"init_seconds", init_seconds}};
+    if (!eval_ids.empty()) {
+      const auto t0 = Clock::now();
+      ppl_dense = evaluate(dense).ppl();
+      ppl_init = evaluate(packed_model(student, cfg, embd_f16, head_f16 ? &*head_f16 : nullptr, infos)).ppl();
+      eval_seconds = since(t0) / 2;
+      std::printf("perplexity on %zu tokens of %s: dense %.4g, Dual-SVID init %.4g (%.1f s each)\n", eval_ids.size(),
+                  o.eval.c_str(), ppl_dense, ppl_init, eval_seconds);
+      st.progress["ppl_dense"] = ppl_dense;
+      st.progress["ppl_init"] = ppl_init;
+      const json e{{"type", "eval"}, {"step", 0}, {"ppl", ppl_init}, {"ppl_dense", ppl_dense}, {"tokens", eval_ids.size()}};
+      pr.evals.push_back(e);
+      append_log(o.log, e);
+    }
+  }
+
+  // ---- training ----
+  train::Teacher teacher(dense);
+  std::vector<train::Mat<float>> t_hidden, d_hidden;
+  long step = st.progress["step"].get<long>();
+  long total = st.progress["total_steps"].get<long>();
+  long warm = st.progress["warmup_steps"].get<long>();
+  long samples = st.progress["samples"].get<long>();
+  long tokens = st.progress["tokens"].get<long>();
+  const long per_step = o.batch * o.accum;
+  double train_seconds = st.train_seconds;
+  const double budget = o.minutes * 60.0;
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  double loss_last = 0, step_seconds = 0;
+  long stopped_by = 0;
+  auto save = [&](const char* why) {
+    if (o.state.empty()) return;
+    st.progress["step"] = step;
+    st.progress["total_steps"] = total;
+    st.progress["warmup_steps"] = warm;
+    st.progress["samples"] = samples;
+    st.progress["tokens"] = tokens;
+    st.train_seconds = train_seconds;
+    train::save_state(o.state, student, opt, names, st);
+    std::printf("state saved at step %ld (%s): %s\n", step, why, train::state_file(o.state).c_str());
+  };
+  std::printf("training: lambda %g, lr %g, warm-up ratio %g, sign gradient %s, %s\n", lambda, o.lr, o.warmup_ratio,
+              o.sign.c_str(), total > 0 ? ("schedule over " + std::to_string(total) + " steps").c_str()
+                                        : ("schedule planned to fit " + std::to_string(o.minutes) + " minutes").c_str());
+  std::fflush(stdout);
+  while (total == 0 || step < total) {
+    const auto t0 = Clock::now();
+    student.zero_grad();
+    train::LossParts acc;
+    for (long a = 0; a < o.accum; ++a) {
+      const auto ids = data.samples(samples + a * o.batch, o.batch);
+      teacher.forward(ids, o.batch, o.seq, t_hidden);
+      const auto s_hidden = student.forward(ids, o.batch, o.seq, step == o.nan_at);
+      const auto part = train::kd_loss<float>(s_hidden, t_hidden, student.head(), cfg.vocab, o.batch, lambda,
+                                              1.0 / static_cast<double>(o.accum), d_hidden);
+      acc.loss += part.loss / static_cast<double>(o.accum);
+      acc.kl += part.kl / static_cast<double>(o.accum);
+      acc.mse += part.mse / static_cast<double>(o.accum);
+      if (!std::isfinite(part.loss)) break;
+      student.backward(d_hidden);
+    }
+    const double gnorm = opt.grad_norm();
+    if (!std::isfinite(acc.loss) || !std::isfinite(gnorm)) {
+      std::fprintf(stderr, "train: the loss is %s at step %ld (KL %g, MSE %g, gradient norm %g): stopped before updating\n",
+                   std::isfinite(acc.loss) ? "finite but the gradient is not" : "not finite", step + 1, acc.kl, acc.mse, gnorm);
+      if (!o.state.empty()) save("the last good state, before the non-finite step");
+      else std::fprintf(stderr, "train: no --state given, nothing saved\n");
+      return 1;
+    }
+    const double fb_seconds = since(t0);
+    if (total == 0 && step >= 1) {  // plan the schedule from the steady-state step (the second)
+      const double remaining = budget - since(t_start);
+      const double per_eval = o.eval_every > 0 && !eval_ids.empty() ? eval_seconds / static_cast<double>(o.eval_every) : 0.0;
+      total = std::max(step + 1, step + static_cast<long>(remaining / (fb_seconds * 1.02 + per_eval)));
+      warm = train::warmup_steps(o.warmup_ratio, total);
+      std::printf("plan: %ld steps in %g minutes (steady step %.2f s)\n", total, o.minutes, fb_seconds);
+    }
+    const double lr = train::cosine_lr(o.lr, step, total == 0 ? 2 : total, total == 0 ? 1 : warm);
+    opt.update(lr);
+    ++step;
+    samples += per_step;
+    tokens += per_step * o.seq;
+    step_seconds = since(t0);
+    train_seconds += step_seconds;
+    loss_last = acc.loss;
+    if (st.progress["loss_first"].is_null()) st.progress["loss_first"] = acc.loss;
+    const double tps = static_cast<double>(per_step * o.seq) / step_seconds;
+    const json rec{{"type", "step"}, {"step", step},   {"loss", acc.loss}, {"kl", acc.kl}, {"mse", acc.mse},
+                   {"l2l", lambda * acc.mse}, {"lr", lr}, {"grad_norm", gnorm}, {"tokens", tokens},
+                   {"seconds", step_seconds}, {"tokens_per_s", tps}};
+    pr.steps.push_back(rec);
+    append_log(o.log, rec);
+    if (step % o.log_every == 0 || step == 1 || step == total) {
+      const double eta = total > 0 ? static_cast<double>(total - step) * step_seconds : 0.0;
+      std::printf("step %ld/%ld  loss %.5g (KL %.4g, lambda MSE %.4g)  lr %.3g  |g| %.3g  %.1f tokens/s  ETA %s\n", step,
+                  total, acc.loss, acc.kl, lambda * acc.mse, lr, gnorm, tps, hms(eta).c_str());
+      std::fflush(stdout);
+    }
+    if (o.eval_every > 0 && !eval_ids.empty() && step % o.eval_every == 0 && step != total) {
+      const auto te = Clock::now();
+      const double p = evaluate(packed_model(student, cfg, embd_f16, head_f16 ? &*head_f16 : nullptr, infos)).ppl();
+      eval_seconds = since(te);
+      std::printf("eval at step %ld: perplexity %.5g (%.1f s)\n", step, p, eval_seconds);
+      const json e{{"type", "eval"}, {"step", step}, {"ppl", p}, {"tokens", eval_ids.size()}};
+      pr.evals.push_back(e);
+      append_log(o.log, e);
+    }
+    if (o.save_every > 0 && step % o.save_every == 0 && step != total) save("periodic");
+    if (g_signal != 0) {
+      stopped_by = g_signal;
+      break;
+    }
+    if (o.stop_after > 0 && step >= o.stop_after && step != total) {
+      stopped_by = -1;
+      break;
+    }
+  }
+  if (stopped_by != 0) {
+    save(stopped_by > 0 ? "interrupted" : "--stop-after");
+    std::printf("train: stopped at step %ld of %ld (%s); continue with --resume\n", step, total,
+                stopped_by == SIGINT ? "SIGINT" : stopped_by == SIGTERM ? "SIGTERM" : "--stop-after");
+    return stopped_by > 0 ? 128 + static_cast<int>(stopped_by) : 0;
+  }
+  save("end of training");
+
+  // ---- outputs ----
+  const std::string title = fs::path(o.model).filename().string() + " at " + std::to_string(plan.achieved_bpw).substr(0, 5) + " BPW";
+  double ppl_after = 0;
+  const json summary{{"source", fs::path(o.model).filename().string()}, {"target_bpw", o.bpw}, {"bpw", plan.achieved_bpw},
+                     {"rank_rule", o.rank_rule}, {"kv_factor", gqa ? o.kv_factor : 1.0}, {"residual", !o.no_residual},
+                     {"refine", o.refine}, {"sign", o.sign}, {"steps", step}, {"tokens", tokens}, {"seq", o.seq},
+                     {"batch", o.batch}, {"accum", o.accum}, {"lr", o.lr}, {"l2l_scale", lambda}};
+  if (!o.output.empty()) {
+    littlebit::io::CheckpointWriter w;
+    w.add_dense_as("token_embd.weight", std::span<const float>(dense.embedding(), embd_f16.size()), {cfg.vocab, cfg.d_model},
+                   littlebit::io::DType::kF16);
+    if (!dense.tied())
+      w.add_dense_as("output.weight", std::span<const float>(dense.head(), embd_f16.size()), {cfg.vocab, cfg.d_model},
+                     littlebit::io::DType::kF16);
+    w.add_dense("output_norm.weight", std::span<const float>(student.wf(), static_cast<std::size_t>(cfg.d_model)), {cfg.d_model});
+    for (int l = 0; l < cfg.n_layer; ++l) {
+      const std::string p = "blk." + std::to_string(l) + ".";
+      w.add_dense(p + "attn_norm.weight", std::span<const float>(student.w1(l), static_cast<std::size_t>(cfg.d_model)), {cfg.d_model});
+      w.add_dense(p + "ffn_norm.weight", std::span<const float>(student.w2(l), static_cast<std::size_t>(cfg.d_model)), {cfg.d_model});
+    }
+    std::vector<littlebit::PackedFactorizedLinear> packed;
+    for (std::size_t i = 0; i < infos.size(); ++i) packed.push_back(student.layers()[i].pack());
+    for (std::size_t i = 0; i < infos.size(); ++i) w.add_layer(infos[i].name, packed[i]);
+    w.set_metadata("llm.config", cfg.to_json());
+    w.set_metadata("llm.tokenizer", loaded.tokenizer.to_json());
+    w.set_metadata("train.summary", summary.dump());
+    w.write(o.output);
+    std::printf("wrote %s (%.3f MB)\n", o.output.c_str(), static_cast<double>(fs::file_size(o.output)) / 1e6);
+    if (!o.official.empty()) {
+      const auto ck = littlebit::io::Checkpoint::open(o.output);
+      std::vector<std::pair<std::string, const littlebit::PackedFactorizedLinear*>> named;
+      for (std::size_t i = 0; i < infos.size(); ++i) named.emplace_back(infos[i].name, &packed[i]);
+      llm::write_official(ck, cfg, named, o.official, fs::path(o.model).filename().string());
+    }
+    if (!eval_ids.empty()) ppl_after = evaluate(llm::load_model(o.output).model).ppl();  // as `eval` reads it
+  } else if (!eval_ids.empty()) {
+    ppl_after = evaluate(packed_model(student, cfg, embd_f16, head_f16 ? &*head_f16 : nullptr, infos)).ppl();
+  }
+  if (!eval_ids.empty()) {
+    std::printf("perplexity on %zu tokens of %s: dense %.5g, init %.5g, after %ld steps %.5g\n", eval_ids.size(), o.eval.c_str(),
+                ppl_dense, ppl_init, step, ppl_after);
+    const json e{{"type", "eval"}, {"step", step}, {"ppl", ppl_after}, {"tokens", eval_ids.size()}};
+    pr.evals.push_back(e);
+    append_log(o.log, e);
+  }
+  plot(o, pr, total, title);
+  const json out{{"steps", step},
+                 {"tokens", tokens},
+                 {"train_seconds", train_seconds},
+                 {"tokens_per_s", train_seconds > 0 ? static_cast<double>(tokens) / train_seconds : 0.0},
+                 {"step_seconds_last", step_seconds},
+                 {"loss_first", st.progress["loss_first"]},
+                 {"loss_last", loss_last},
+                 {"ppl_dense", ppl_dense},
+                 {"ppl_init", ppl_init},
+                 {"ppl_after", ppl_after},
+                 {"eval_tokens", eval_scored},
+                 {"bpw", plan.achieved_bpw},
+                 {"peak_rss_mb", peak_rss_mb()},
+                 {"total_seconds", since(t_start)}};
+  std::printf("%s\n", out.dump().c_str());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"train: quantization-aware training of a Llama-style model into LittleBit layers, distilled from the dense model"};
+  Options o;
+  app.add_option("--model", o.model, "the dense model: GGUF file or Hugging Face directory")->required();
+  app.add_option("--bpw", o.bpw, "bits per weight of the quantized layers")->required()->check(CLI::Range(1e-6, 64.0));
+  app.add_option("--train", o.train, "training text files (documents separated by blank lines)")->required();
+  app.add_option("--eval", o.eval, "held-out text for perplexity (eval's protocol: windows of 512, stride 512)");
+  app.add_option("--eval-tokens", o.eval_tokens, "evaluate the first N tokens of --eval (0: all)")->check(CLI::Range(0L, 1L << 40));
+  app.add_option("--eval-every", o.eval_every, "evaluate every N steps (0: before and after training only)")->check(CLI::Range(0L, 1L << 40));
+  app.add_flag("--refine", o.refine, "littlebit's refined Dual-SVID (Joint-ITQ, least-squares scales and signs)");
+  app.add_option("--svd", o.svd, "Dual-SVID's SVD")->check(CLI::IsMember({"exact", "randomized"}));
+  app.add_option("--rank-rule", o.rank_rule, "official: the official per-layer rule (default); budget: one model-level budget")
+      ->check(CLI::IsMember({"official", "budget"}));
+  app.add_option("--kv-factor", o.kv_factor, "rank factor of k/v projections in grouped-query models")->check(CLI::Range(0.001, 1024.0));
+  app.add_flag("--no-residual", o.no_residual, "one path per layer instead of primary + residual");
+  app.add_option("--sign", o.sign, "sign's surrogate gradient: smoothsign (tanh(100 z)') or ste (1[|z| < 1])")
+      ->check(CLI::IsMember({"smoothsign", "ste"}));
+  app.add_option("--seq", o.seq, "tokens per sequence")->check(CLI::Range(2L, 1L << 20));
+  app.add_option("--batch", o.batch, "sequences per micro-batch")->check(CLI::Range(1L, 1L << 16));
+  app.add_option("--accum", o.accum, "micro-batches per optimizer step")->check(CLI::Range(1L, 1L << 16));
+  app.add_option("--steps", o.steps, "optimizer steps")->check(CLI::Range(1L, 1L << 40));
+  app.add_option("--minutes", o.minutes, "wall-clock budget of the whole run; the schedule is planned to fit (default 20)")
+      ->check(CLI::Range(0.01, 1e6));
+  app.add_option("--lr", o.lr, "peak learning rate (default by BPW: 8e-5 at 1.0, 1.2e-4 at 0.55-0.8, 2e-4 at 0.3 and below)")
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--warmup-ratio", o.warmup_ratio, "linear warm-up over this fraction of the steps")->check(CLI::Range(0.0, 1.0));
+  app.add_option("--l2l-scale", o.l2l_scale, "lambda of the hidden-state loss (default 10 x seq / 2048)")->check(CLI::Range(0.0, 1e12));
+  app.add_option("--seed", o.seed, "seed of the data order and the randomized SVD");
+  app.add_flag("--no-shuffle", o.no_shuffle, "sequences in text order");
+  app.add_option("--threads", o.threads, "threads (0: OMP_NUM_THREADS)")->check(CLI::Range(0, 1024));
+  app.add_option("--layers", o.layers, "only the first K blocks (a test setting)")->check(CLI::Range(1, 1 << 20));
+  app.add_option("--output", o.output, "the packed littlebit checkpoint to write (eval and generate read it)");
+  app.add_option("--official", o.official, "also write the packed layers in the official LittleBit layout (needs --output)");
+  app.add_option("--state", o.state, "directory of the run's state (saved atomically)");
+  app.add_flag("--resume", o.resume, "continue the run saved in --state");
+  app.add_option("--save-every", o.save_every, "save the state every N steps (0: at the end and on a signal only)")
+      ->check(CLI::Range(0L, 1L << 40));
+  app.add_option("--log", o.log, "JSON-lines log of every step and evaluation");
+  app.add_option("--log-every", o.log_every, "a progress line every N steps")->check(CLI::Range(1L, 1L << 40));
+  app.add_option("--plot", o.plot, "PNG of the loss curves and the evaluation perplexity");
+  app.add_option("--cache", o.cache, "token cache directory (default: STATE/cache, or build/train-cache)");
+  app.add_option("--stop-after", o.stop_after, "stop (saving the state) after N steps of the planned schedule, as an interrupt")
+      ->check(CLI::Range(1L, 1L << 40));
+  app.add_option("--fault-nan-at", o.nan_at, "a test of the NaN stop: poison the student's input at step N (0-based)");
+  CLI11_PARSE(app, argc, argv);
+  if (!o.official.empty() && o.output.empty()) {
+    std::fprintf(stderr, "train: --official needs --output\n");
+    return 2;
+  }
+  try {
+    return run(o);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "train: %s\n", e.what());
+    return 1;
+  }
+}
