@@ -236,15 +236,17 @@ class Student {
   Scratch<S> scratch_;
 };
 
-/// The dense model's hidden states for the loss (x_1 .. x_{L-1}, then y), frozen, in float.
+/// The dense model's hidden states for the loss (x_1 .. x_{L-1}, then y), frozen; float to
+/// train, double for the cross-checks.
+template <class S>
 class Teacher {
  public:
-  explicit Teacher(const llm::LlamaModel<float>& m) : m_(&m) {
+  explicit Teacher(const llm::LlamaModel<S>& m) : m_(&m) {
     const auto infos = llm::linear_layers(m.config());
     for (int l = 0; l < m.layers(); ++l) {
       const auto& L = m.layer(l);
-      const llm::Linear<float>* all[] = {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down};
-      std::array<DenseLinear<float>, 7> b;
+      const llm::Linear<S>* all[] = {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down};
+      std::array<DenseLinear<S>, 7> b;
       for (int j = 0; j < 7; ++j) {
         if (all[j]->packed) littlebit::detail::fail("Teacher: layer ", infos[static_cast<std::size_t>(7 * l + j)].name, " is packed; the teacher must be dense");
         b[static_cast<std::size_t>(j)] = {all[j]->w, all[j]->out, all[j]->in};
@@ -254,31 +256,31 @@ class Teacher {
   }
 
   /// Fills hidden (L entries of N x d) for B x T tokens.
-  void forward(const std::vector<int>& tokens, Index B, Index T, std::vector<Mat<float>>& hidden) {
+  void forward(const std::vector<int>& tokens, Index B, Index T, std::vector<Mat<S>>& hidden) {
     llm::LlamaConfig c = m_->config();
     const int L = m_->layers();
     const Index N = B * T, d = c.d_model;
-    if (rope_.cos.rows() != T) rope_ = RopeTable<float>(T, c.head_dim, c.rope_base, c.rope_adjacent);
+    if (rope_.cos.rows() != T) rope_ = RopeTable<S>(T, c.head_dim, c.rope_base, c.rope_adjacent);
     hidden.resize(static_cast<std::size_t>(L));
-    Mat<float> x(N, d), next;
-    for (Index i = 0; i < N; ++i) x.row(i) = CMatMap<float>(m_->embedding(), c.vocab, d).row(tokens[static_cast<std::size_t>(i)]);
+    Mat<S> x(N, d), next;
+    for (Index i = 0; i < N; ++i) x.row(i) = CMatMap<S>(m_->embedding(), c.vocab, d).row(tokens[static_cast<std::size_t>(i)]);
     for (int l = 0; l < L; ++l) {
-      std::array<DenseLinear<float>*, 7> lin;
+      std::array<DenseLinear<S>*, 7> lin;
       for (int j = 0; j < 7; ++j) lin[static_cast<std::size_t>(j)] = &lins_[static_cast<std::size_t>(l)][static_cast<std::size_t>(j)];
       block_forward(c, B, T, rope_, m_->layer(l).attn_norm, m_->layer(l).ffn_norm, lin, x, acts_, scratch_, next);
       std::swap(x, next);
       if (l < L - 1) hidden[static_cast<std::size_t>(l)] = x;
     }
-    Vec<float> rstd;
+    Vec<S> rstd;
     rmsnorm_forward(x, m_->output_norm(), c.rms_eps, hidden.back(), rstd);
   }
 
  private:
-  const llm::LlamaModel<float>* m_;
-  std::vector<std::array<DenseLinear<float>, 7>> lins_;
-  RopeTable<float> rope_;
-  BlockActs<float> acts_;
-  Scratch<float> scratch_;
+  const llm::LlamaModel<S>* m_;
+  std::vector<std::array<DenseLinear<S>, 7>> lins_;
+  RopeTable<S> rope_;
+  BlockActs<S> acts_;
+  Scratch<S> scratch_;
 };
 
 }  // namespace train

@@ -309,7 +309,7 @@ int run(Options& o) {
   }
 
   // ---- training ----
-  train::Teacher teacher(dense);
+  train::Teacher<float> teacher(dense);
   std::vector<train::Mat<float>> t_hidden, d_hidden;
   long step = st.progress["step"].get<long>();
   long total = st.progress["total_steps"].get<long>();

@@ -238,7 +238,7 @@ TEST_CASE("train: the training forward equals the inference model's logits (floa
       [&](const std::string& name) { return w.count(name) != 0; });
   const std::vector<int> tokens{3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5};
   const auto want = model.forward(tokens);  // T x vocab
-  train::Teacher teacher(model);
+  train::Teacher<float> teacher(model);
   std::vector<Mat<float>> hidden;
   teacher.forward(tokens, 1, static_cast<Eigen::Index>(tokens.size()), hidden);
   const Mat<float> got = hidden.back() * train::CMatMap<float>(model.head(), cfg.vocab, cfg.d_model).transpose();
