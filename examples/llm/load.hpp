@@ -17,15 +17,22 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#if defined(LITTLEBIT_HAVE_OPENBLAS)
+extern "C" void openblas_set_num_threads(int);
+#endif
 
 namespace llm {
 
-/// Threads for Eigen's products and littlebit's OpenMP kernels (n <= 0: leave OMP_NUM_THREADS).
+/// Threads for Eigen's products, OpenBLAS (when Eigen's products go to it) and littlebit's
+/// OpenMP kernels (n <= 0: leave OMP_NUM_THREADS and OpenBLAS's default).
 inline void set_threads(int n) {
   if (n <= 0) return;
   Eigen::setNbThreads(n);
 #ifdef _OPENMP
   omp_set_num_threads(n);
+#endif
+#if defined(LITTLEBIT_HAVE_OPENBLAS)
+  openblas_set_num_threads(n);
 #endif
 }
 
