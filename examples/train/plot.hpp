@@ -50,7 +50,14 @@ class Canvas {
     const float* v = reinterpret_cast<const float*>(buf.data());
     for (int q = 0; q < quads; ++q) {
       const float* a = v + q * 16;  // 4 vertices of (x, y, z, color) = 16 bytes each
-      const int x0 = static_cast<int>(a[0]), y0 = static_cast<int>(a[1]), x1 = static_cast<int>(a[8]), y1 = static_cast<int>(a[9]);
+      float fx0 = a[0], fx1 = a[0], fy0 = a[1], fy1 = a[1];
+      for (int k = 1; k < 4; ++k) {
+        fx0 = std::min(fx0, a[4 * k]);
+        fx1 = std::max(fx1, a[4 * k]);
+        fy0 = std::min(fy0, a[4 * k + 1]);
+        fy1 = std::max(fy1, a[4 * k + 1]);
+      }
+      const int x0 = static_cast<int>(fx0), y0 = static_cast<int>(fy0), x1 = static_cast<int>(fx1), y1 = static_cast<int>(fy1);
       for (int yy = y0 * scale; yy < y1 * scale; ++yy)
         for (int xx = x0 * scale; xx < x1 * scale; ++xx) dot(x + xx, y + yy, c);
     }

@@ -321,7 +321,7 @@ int run(Options& o) {
   const double budget = o.minutes * 60.0;
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
-  double loss_last = 0, step_seconds = 0;
+  double loss_last = 0, step_seconds = 0, first_step_seconds = 0;
   long stopped_by = 0;
   auto save = [&](const char* why) {
     if (o.state.empty()) return;
@@ -336,7 +336,7 @@ int run(Options& o) {
   };
   std::printf("training: lambda %g, lr %g, warm-up ratio %g, sign gradient %s, %s\n", lambda, o.lr, o.warmup_ratio,
               o.sign.c_str(), total > 0 ? ("schedule over " + std::to_string(total) + " steps").c_str()
-                                        : ("schedule planned to fit " + std::to_string(o.minutes) + " minutes").c_str());
+                                        : ("schedule planned to fit " + json(o.minutes).dump() + " minutes").c_str());
   std::fflush(stdout);
   while (total == 0 || step < total) {
     const auto t0 = Clock::now();
@@ -363,12 +363,14 @@ int run(Options& o) {
       return 1;
     }
     const double fb_seconds = since(t0);
+    if (step == 0) first_step_seconds = fb_seconds;
     if (total == 0 && step >= 1) {  // plan the schedule from the steady-state step (the second)
       const double remaining = budget - since(t_start);
       const double per_eval = o.eval_every > 0 && !eval_ids.empty() ? eval_seconds / static_cast<double>(o.eval_every) : 0.0;
       total = std::max(step + 1, step + static_cast<long>(remaining / (fb_seconds * 1.02 + per_eval)));
       warm = train::warmup_steps(o.warmup_ratio, total);
-      std::printf("plan: %ld steps in %g minutes (steady step %.2f s)\n", total, o.minutes, fb_seconds);
+      std::printf("plan: %ld steps in %g minutes (steady step %.2f s, the first %.2f s)\n", total, o.minutes, fb_seconds,
+                  first_step_seconds);
     }
     const double lr = train::cosine_lr(o.lr, step, total == 0 ? 2 : total, total == 0 ? 1 : warm);
     opt.update(lr);
@@ -387,8 +389,9 @@ int run(Options& o) {
     append_log(o.log, rec);
     if (step % o.log_every == 0 || step == 1 || step == total) {
       const double eta = total > 0 ? static_cast<double>(total - step) * step_seconds : 0.0;
-      std::printf("step %ld/%ld  loss %.5g (KL %.4g, lambda MSE %.4g)  lr %.3g  |g| %.3g  %.1f tokens/s  ETA %s\n", step,
-                  total, acc.loss, acc.kl, lambda * acc.mse, lr, gnorm, tps, hms(eta).c_str());
+      std::printf("step %ld/%s  loss %.5g (KL %.4g, lambda MSE %.4g)  lr %.3g  |g| %.3g  %.1f tokens/s  ETA %s\n", step,
+                  total > 0 ? std::to_string(total).c_str() : "?", acc.loss, acc.kl, lambda * acc.mse, lr, gnorm, tps,
+                  total > 0 ? hms(eta).c_str() : "?");
       std::fflush(stdout);
     }
     if (o.eval_every > 0 && !eval_ids.empty() && step % o.eval_every == 0 && step != total) {
