@@ -39,12 +39,12 @@
 #include <nlohmann/json.hpp>
 
 #include "littlebit/io/checkpoint.hpp"
-#include "littlebit/quant/dual_svid.hpp"
 #include "llm/load.hpp"
 #include "llm/official_export.hpp"
 #include "llm/perplexity.hpp"
 #include "llm/rank_plan.hpp"
 #include "train/data.hpp"
+#include "train/init.hpp"
 #include "train/loss.hpp"
 #include "train/model.hpp"
 #include "train/optim.hpp"
@@ -239,13 +239,10 @@ int run(Options& o) {
                                        &dense.layer(static_cast<int>(i / 7)).wv, &dense.layer(static_cast<int>(i / 7)).wo,
                                        &dense.layer(static_cast<int>(i / 7)).w_gate, &dense.layer(static_cast<int>(i / 7)).w_up,
                                        &dense.layer(static_cast<int>(i / 7)).w_down};
-    const Eigen::MatrixXf w = all[i % 7]->weight();
-    littlebit::DualSvidOptions opt;
-    opt.residual = !o.no_residual;
-    opt.svd = o.svd == "exact" ? littlebit::SvdMethod::kExact : littlebit::SvdMethod::kRandomized;
-    opt.seed = o.seed;
-    if (o.refine) opt.refine = littlebit::DualSvidRefine::recommended();
-    layers.push_back(littlebit::FactorizedLinear<float>::from_dual_svid(littlebit::dual_svid(w, r, opt), train::Vec<float>(), lo));
+    layers.emplace_back(train::dual_svid_init(all[i % 7]->w, info.out, info.in, r,
+                                              {.residual = !o.no_residual, .exact_svd = o.svd == "exact",
+                                               .refine = o.refine, .seed = o.seed}),
+                        train::Vec<float>(), lo);
     if ((i + 1) % std::max<std::size_t>(1, infos.size() / 10) == 0 || i + 1 == infos.size())
       std::printf("init: Dual-SVID %zu / %zu layers (%s)\n", i + 1, infos.size(), hms(since(t_init)).c_str());
     std::fflush(stdout);

@@ -140,8 +140,10 @@ TEST_CASE("Tokenizer: the heap BPE gives the rescanning BPE's symbols on random 
 TEST_CASE("Tokenizer: adversarial input costs O(n log n): a 1 MB pre-token and 1 MB of control-token prefixes") {
   const auto f = littlebit::io::GgufFile::open(kDir / "vocab.gguf");
   const auto tok = llm::Tokenizer::from_gguf(f);
-  // Time grows like n log n: from 128 KB to 1 MB (8x) it may grow ~9x; a quadratic merge loop or
-  // special-token scan grows 64x. The bound 24x sits between, with room for timing noise.
+  // Time grows like n log n: from 128 KB to 1 MB (8x) it may grow ~9x, more where the 1 MB working
+  // set leaves the caches (up to ~20x measured under the sanitizers); a quadratic merge loop or
+  // special-token scan grows 64x. The bound 40x sits between. Each size is timed as the fastest of
+  // 3 runs, so a test running beside this one on the other core inflates neither side alone.
   for (const auto& [what, make] : std::vector<std::pair<std::string, std::string (*)(std::size_t)>>{
            {"random letters (one pre-token)", [](std::size_t n) { return random_letters(n, 5); }},
            {"'<' repeated (every byte starts a control token)", [](std::size_t n) { return std::string(n, '<'); }},
@@ -154,11 +156,14 @@ TEST_CASE("Tokenizer: adversarial input costs O(n log n): a 1 MB pre-token and 1
     std::size_t ids_small = 0, ids_big = 0;
     const std::string small = make(std::size_t{1} << 17), big = make(std::size_t{1} << 20);
     seconds_to_encode(tok, small, ids_small);  // warm up
-    const double t_small = seconds_to_encode(tok, small, ids_small);
-    const double t_big = seconds_to_encode(tok, big, ids_big);
-    MESSAGE(what << ": 128 KB in " << t_small << " s, 1 MB in " << t_big << " s (" << ids_big << " ids)");
+    double t_small = 1e30, t_big = 1e30;
+    for (int rep = 0; rep < 3; ++rep) {
+      t_small = std::min(t_small, seconds_to_encode(tok, small, ids_small));
+      t_big = std::min(t_big, seconds_to_encode(tok, big, ids_big));
+    }
+    MESSAGE(what << ": 128 KB in " << t_small << " s, 1 MB in " << t_big << " s (" << ids_big << " ids; fastest of 3)");
     CHECK(ids_big > ids_small);
-    CHECK(t_big <= 24 * std::max(t_small, 1e-3));
+    CHECK(t_big <= 40 * std::max(t_small, 1e-3));
   }
   // The linear scan finds the same control tokens as a search from every position would.
   const std::string text = "x<|im_start|>user\n<|im_st<|im_end|><|endoftext|><<|im_start|>";

@@ -3,9 +3,9 @@
 //
 //   train_dump MODEL.gguf TRAIN.txt OUT.safetensors [--bpw 0.55] [--batch 2] [--seq 64] [--steps 5]
 //
-// The student is initialized by Dual-SVID with the exact SVD at the official ranks (k/v x 4),
-// then rounded to float once, so the float and double runs (and PyTorch) start from the same
-// values. For `steps` fixed batches (the first sequences of TRAIN, in text order) it records the
+// The student is initialized by Dual-SVID (in float, exact SVD) at the official ranks (k/v x 4),
+// so the float and double runs (and PyTorch) start from the same float values. For `steps`
+// fixed batches (the first sequences of TRAIN, in text order) it records the
 // loss of every optimizer step (AdamW, clipping, the cosine schedule: examples/train/optim.hpp)
 // in double and in float, and the first batch's gradients (before clipping) of every parameter.
 //
@@ -21,9 +21,9 @@
 
 #include "littlebit/io/gguf.hpp"
 #include "littlebit/io/safetensors.hpp"
-#include "littlebit/quant/dual_svid.hpp"
 #include "llm/rank_plan.hpp"
 #include "train/data.hpp"
+#include "train/init.hpp"
 #include "train/loss.hpp"
 #include "train/model.hpp"
 #include "train/optim.hpp"
@@ -113,19 +113,12 @@ int main(int argc, char** argv) {
     const auto infos = llm::linear_layers(cfg);
     const auto plan = llm::plan_ranks(infos, bpw, 4.0, cfg.n_head_kv < cfg.n_head, true, llm::RankRule::kOfficial);
 
-    // The init, once, rounded to float.
+    // The init, once, in float.
     std::vector<std::vector<littlebit::FactorizedPathParams<float>>> init;
     for (std::size_t i = 0; i < infos.size(); ++i) {
-      const auto& L = dense64.layer(static_cast<int>(i / 7));
-      const llm::Linear<double>* all[] = {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down};
-      const Eigen::MatrixXd w = all[i % 7]->weight();
-      littlebit::DualSvidOptions o;
-      o.svd = littlebit::SvdMethod::kExact;
-      const auto d = littlebit::dual_svid(w, plan.ranks[i], o);
-      std::vector<littlebit::FactorizedPathParams<float>> paths;
-      for (const auto* p : {&d.primary, &*d.residual})
-        paths.push_back({p->u_latent.cast<float>(), p->v_latent.cast<float>(), p->h.cast<float>(), p->ell_u.cast<float>(),
-                         p->ell_v.cast<float>(), p->g.cast<float>()});
+      const auto& L = dense32.layer(static_cast<int>(i / 7));
+      const llm::Linear<float>* all[] = {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down};
+      auto paths = train::dual_svid_init(all[i % 7]->w, infos[i].out, infos[i].in, plan.ranks[i], {.exact_svd = true});
       init.push_back(std::move(paths));
     }
     std::vector<float> norms;
