@@ -2,7 +2,8 @@
 // bits-per-weight target, by one of two rules:
 //   official  the official per-layer rule (quant/rank_solver.hpp, rank_for_bpw), the key/value
 //             projections of grouped-query models at kv_factor times its estimate, as the
-//             official code does (each layer on its own; the k/v layers exceed the target)
+//             official code does (each layer on its own; the k/v layers exceed the target), no
+//             rank above min(m, n) (rounded down to the multiple)
 //   budget    littlebit's model-level plan (plan_model_ranks): one budget of bpw x (weights of
 //             the quantized layers), the k/v share weighted by kv_factor and paid for by the
 //             other layers; no rank above min(m, n) (rounded down to the multiple)
@@ -40,8 +41,12 @@ inline RankPlan plan_ranks(const std::vector<LinearInfo>& layers, double bpw, do
       if (c.status == littlebit::RankStatus::kBelowScaleCost)
         littlebit::detail::fail("a target of ", bpw, " bits per weight is below what the FP16 scales and the minimum rank of ",
                                 l.name, " cost (", c.bits_per_weight, " bits per weight)");
-      p.ranks.push_back(c.rank);
-      bits += littlebit::storage_bits(s, c.rank, residual);
+      // k/v at kv_factor x the rule can exceed min(m, n) (192 x 576 at 1.0 BPW: 216), which no
+      // factorization has: capped there (rounded down to the multiple), as the budget rule does.
+      const littlebit::Index cap = std::max<littlebit::Index>(8, std::min<littlebit::Index>(l.out, l.in) / 8 * 8);
+      const littlebit::Index rank = std::min(c.rank, cap);
+      p.ranks.push_back(rank);
+      bits += littlebit::storage_bits(s, rank, residual);
       weights += static_cast<std::int64_t>(l.out) * l.in;
     }
     p.achieved_bpw = static_cast<double>(bits) / static_cast<double>(weights);
