@@ -8,7 +8,8 @@
 #  - a resume with other settings is refused naming them;
 #  - a NaN mid-run stops before the update with a message, keeps the last good state and writes
 #    no checkpoint; resuming from that state finishes the run;
-#  - SIGINT saves the state and exits 130; the run resumes from it.
+#  - SIGINT saves the state and exits 130; the run resumes from it;
+#  - --minutes re-plans the schedule once, after step 10, and the run takes that many steps.
 #   train_check.sh TRAIN EVAL DATA_DIR WORK_DIR
 set -eu
 train=$1 eval=$2 data=${LITTLEBIT_DATA:-$3} work=$4
@@ -83,4 +84,12 @@ cat "$work/s.txt" | tail -3
 grep -q "state saved at step [0-9]* (interrupted)" "$work/s.txt" && grep -q "stopped at step [0-9]* of 100000 (SIGINT)" "$work/s.txt" || fail "SIGINT messages"
 t --steps 100000 --state "$work/s" --resume --stop-after 4 > "$work/s2.txt" 2>&1 || { cat "$work/s2.txt"; fail "resume after SIGINT"; }
 grep -q "resumed .* of 100000" "$work/s2.txt" || fail "resume after SIGINT"
+
+# 6. --minutes: planned after step 2, re-planned once after step 10, and the run takes the
+#    re-planned number of steps
+t --minutes 0.3 --output "$work/m.safetensors" > "$work/m.txt" 2>&1 || { cat "$work/m.txt"; fail "train --minutes"; }
+grep "^plan: [0-9]* steps\|^re-plan" "$work/m.txt"
+n=$(sed -n 's/^re-plan: \([0-9]*\) steps in 0.3 minutes (median step [0-9.]* s over steps 3-10; the first plan [0-9]*)$/\1/p' "$work/m.txt")
+[ -n "$n" ] || fail "no re-plan line after step 10"
+grep -q "^step $n/$n " "$work/m.txt" && [ "$(json "$work/m.txt" steps)" = "$n" ] || fail "the run did not take the re-planned $n steps"
 echo "PASS"
