@@ -7,7 +7,8 @@
 # what it needs. Outputs in build/results/ (the table in build/results/table.md, each run's log,
 # curves and summary next to it).
 #
-#   scripts/train_results.sh 1.0 0.55 0.3 0.25       TRAIN_MINUTES=M for another budget
+#   scripts/train_results.sh 1.0 0.55 0.3 0.25 0.2223    TRAIN_MINUTES=M for another budget
+#   (0.2223: the lowest target the official rule reaches, just above the k/v layers' scale cost)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data=${LITTLEBIT_DATA:-$(pwd)/data}
