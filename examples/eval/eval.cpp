@@ -2,15 +2,19 @@
 // checkpoint written by `quantize` (packed layers; tokenizer and config from its metadata).
 //
 //   eval --model MODEL.gguf|CHECKPOINT.safetensors --text FILE [--ctx 512] [--stride N]
-//        [--threads N] [--max-tokens N] [--precision exact|fast]
+//        [--threads N] [--max-tokens N] [--precision exact|fast] [--save-tokens FILE.i32]
 //
 // The text is tokenized whole (examples/llm/tokenizer.hpp; no BOS token added), then scored by
 // windows of ctx tokens every stride tokens (default stride = ctx: non-overlapping), the
 // protocol of examples/llm/perplexity.hpp that `train` shares. Prints progress
 // with tokens/s, and as its last line `ppl <value> tokens <count>` (count = predicted tokens).
+// --save-tokens writes the token ids scored (after --max-tokens) as raw little-endian int32,
+// atomically, for tools that evaluate the same tokens (bench/official_torch.py).
 #include <CLI/CLI.hpp>
 #include <Eigen/Core>
+#include <bit>
 #include <chrono>
+#include <cstdint>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -18,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "littlebit/io/mapped_file.hpp"
 #include "llm/load.hpp"
 #include "llm/perplexity.hpp"
 
@@ -32,6 +37,8 @@ int main(int argc, char** argv) {
   app.add_option("--stride", stride, "window step (default: --ctx)")->check(CLI::Range(1, 1 << 20));
   app.add_option("--threads", threads, "threads (0: OMP_NUM_THREADS)")->check(CLI::Range(0, 1024));
   app.add_option("--max-tokens", max_tokens, "use only the first N tokens of the text (0: all)")->check(CLI::Range(0L, 1L << 40));
+  std::string save_tokens;
+  app.add_option("--save-tokens", save_tokens, "also write the scored token ids to FILE (raw little-endian int32)");
   std::string precision = "exact";
   app.add_option("--precision", precision, "packed layers' kernels: exact (FP32 tables) or fast (int16 tables)")
       ->check(CLI::IsMember({"exact", "fast"}));
@@ -54,6 +61,13 @@ int main(int argc, char** argv) {
     if (max_tokens > 0 && static_cast<long>(ids.size()) > max_tokens) ids.resize(static_cast<std::size_t>(max_tokens));
     const auto n = static_cast<long>(ids.size());
     if (n < 2) throw littlebit::Error(text_path + ": fewer than 2 tokens, nothing to predict");
+    if (!save_tokens.empty()) {
+      static_assert(std::endian::native == std::endian::little, "token files are little-endian int32");
+      const std::vector<std::int32_t> raw(ids.begin(), ids.end());
+      littlebit::io::write_file_atomically(save_tokens, [&](std::FILE* f) {
+        littlebit::io::write_bytes(f, raw.data(), raw.size() * sizeof(std::int32_t));
+      });
+    }
     const auto& c = model.config();
     if (c.n_ctx > 0 && ctx > c.n_ctx)
       throw littlebit::Error("--ctx " + std::to_string(ctx) + " exceeds the model's context length of " +
