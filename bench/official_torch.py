@@ -55,28 +55,23 @@ PROJ = ["attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_
 M64 = (1 << 64) - 1
 
 
-class SmoothSign(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, z):
-        ctx.save_for_backward(z)
-        return torch.where(z >= 0, torch.ones_like(z), -torch.ones_like(z))
+def sign_fn(grad):
+    """sign() with 0 -> +1 forward; backward g * grad(z)."""
+    class Sign(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, z):
+            ctx.save_for_backward(z)
+            return torch.where(z >= 0, torch.ones_like(z), -torch.ones_like(z))
 
-    @staticmethod
-    def backward(ctx, g):
-        z, = ctx.saved_tensors
-        return g * 100.0 * (1 - torch.tanh(100.0 * z) ** 2)
+        @staticmethod
+        def backward(ctx, g):
+            z, = ctx.saved_tensors
+            return g * grad(z)
+    return Sign.apply
 
 
-class STESign(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, z):
-        ctx.save_for_backward(z)
-        return torch.where(z >= 0, torch.ones_like(z), -torch.ones_like(z))
-
-    @staticmethod
-    def backward(ctx, g):
-        z, = ctx.saved_tensors
-        return g * ((z > -1) & (z < 1)).to(g.dtype)
+SMOOTHSIGN = sign_fn(lambda z: 100.0 * (1 - torch.tanh(100.0 * z) ** 2))   # the official alpha = 100
+STE = sign_fn(lambda z: ((z > -1) & (z < 1)).to(z.dtype))
 
 
 def official_rank(m, n, bpw, factor):
@@ -274,7 +269,7 @@ def main():
 
     W, cfg = load_gguf(a.model, a.layers)
     E = W["token_embd.weight"]
-    sign = SmoothSign.apply if a.sign == "smoothsign" else STESign.apply
+    sign = SMOOTHSIGN if a.sign == "smoothsign" else STE
     t0 = time.time()
     params, bits, weights = {}, 0.0, 0
     for l in range(cfg["L"]):
