@@ -23,6 +23,7 @@ packages=(
   libbenchmark-dev # Google Benchmark
   nlohmann-json3-dev
   libopenblas-dev  # dense baseline in the benchmarks
+  libopenblas0-openmp  # the trainer's BLAS: OpenBLAS's OpenMP build, one thread pool with ours
   libomp-dev       # OpenMP for clang builds (GCC ships its own libgomp)
   libcli11-dev     # command lines of the examples
   libstb-dev       # PNG output of examples/factorize_layer
@@ -34,7 +35,7 @@ packages=(
 )
 
 if [ "${1:-}" = fuzz ]; then packages+=(clang-14 libclang-rt-14-dev); fi
-if [ "${1:-}" = bench ]; then packages+=(python3-matplotlib libopenblas0-openmp); fi
+if [ "${1:-}" = bench ]; then packages+=(python3-matplotlib); fi
 
 missing=()
 for p in "${packages[@]}"; do

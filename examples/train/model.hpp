@@ -22,6 +22,7 @@
 
 #include "littlebit/layer/factorized_linear.hpp"
 #include "llm/model.hpp"
+#include "train/loss.hpp"
 #include "train/ops.hpp"
 
 namespace train {
@@ -173,6 +174,39 @@ class Student {
     return out;
   }
 
+  /// Block-wise distillation, one pass over all blocks: block l runs from `input` (kTeacher: the
+  /// teacher's x_l; kStudent: the student's own block l-1 output of this pass, x_0 the embeddings)
+  /// and is pulled toward the teacher's x_{l+1} by hidden_mse with `norm`; its gradient stays
+  /// inside the block (no head, no softmax, nothing flows into block l-1). Each block's backward
+  /// follows its forward at once. teacher_x: x_0 .. x_L (L + 1 of N x d; Teacher::forward's xs).
+  /// Adds grad_scale d(sum of the L terms) into the blocks' parameters (w_f gets none); returns
+  /// the L terms.
+  enum class BlockInput { kTeacher, kStudent };
+  std::vector<double> blockwise(const std::vector<Mat<S>>& teacher_x, Index B, Index T, BlockInput input, HiddenNorm norm,
+                                double grad_scale) {
+    const int L = cfg_.n_layer;
+    if (static_cast<int>(teacher_x.size()) != L + 1)
+      littlebit::detail::fail("Student::blockwise: ", teacher_x.size(), " teacher states for ", L, " blocks (needs x_0 .. x_L)");
+    if (teacher_x[0].rows() != B * T || teacher_x[0].cols() != cfg_.d_model)
+      littlebit::detail::fail("Student::blockwise: teacher states of ", teacher_x[0].rows(), " x ", teacher_x[0].cols(),
+                              " for ", B, " x ", T, " tokens of width ", cfg_.d_model);
+    if (rope_.cos.rows() != T) rope_ = RopeTable<S>(T, cfg_.head_dim, cfg_.rope_base, cfg_.rope_adjacent);
+    B_ = B;
+    T_ = T;
+    std::vector<double> terms;
+    Mat<S> out, prev, d;
+    for (int l = 0; l < L; ++l) {
+      std::array<Linear*, 7> lin;
+      for (int j = 0; j < 7; ++j) lin[static_cast<std::size_t>(j)] = &layer(l, j);
+      const Mat<S>& in = input == BlockInput::kTeacher || l == 0 ? teacher_x[static_cast<std::size_t>(l)] : prev;
+      block_forward(cfg_, B, T, rope_, w1(l), w2(l), lin, in, acts_[static_cast<std::size_t>(l)], scratch_, out);
+      terms.push_back(hidden_mse(out, teacher_x[static_cast<std::size_t>(l + 1)], norm, grad_scale, d));
+      block_backward(l, d);  // d: d x_{l+1} in, d x_l out (unused)
+      std::swap(prev, out);
+    }
+    return terms;
+  }
+
   /// Backward of the last forward from the loss gradients of its hidden states (same order as
   /// forward returned: d x_1 .. d x_{L-1}, d y); adds into every parameter's gradient.
   void backward(const std::vector<Mat<S>>& d_hidden) {
@@ -255,8 +289,10 @@ class Teacher {
     }
   }
 
-  /// Fills hidden (L entries of N x d) for B x T tokens.
-  void forward(const std::vector<int>& tokens, Index B, Index T, std::vector<Mat<S>>& hidden) {
+  /// Fills hidden (L entries of N x d) for B x T tokens; and, where `xs` is given, the whole
+  /// residual stream x_0 (the embeddings) .. x_L (L + 1 of N x d) for block-wise distillation.
+  void forward(const std::vector<int>& tokens, Index B, Index T, std::vector<Mat<S>>& hidden,
+               std::vector<Mat<S>>* xs = nullptr) {
     llm::LlamaConfig c = m_->config();
     const int L = m_->layers();
     const Index N = B * T, d = c.d_model;
@@ -264,12 +300,17 @@ class Teacher {
     hidden.resize(static_cast<std::size_t>(L));
     Mat<S> x(N, d), next;
     for (Index i = 0; i < N; ++i) x.row(i) = CMatMap<S>(m_->embedding(), c.vocab, d).row(tokens[static_cast<std::size_t>(i)]);
+    if (xs != nullptr) {
+      xs->resize(static_cast<std::size_t>(L + 1));
+      (*xs)[0] = x;
+    }
     for (int l = 0; l < L; ++l) {
       std::array<DenseLinear<S>*, 7> lin;
       for (int j = 0; j < 7; ++j) lin[static_cast<std::size_t>(j)] = &lins_[static_cast<std::size_t>(l)][static_cast<std::size_t>(j)];
       block_forward(c, B, T, rope_, m_->layer(l).attn_norm, m_->layer(l).ffn_norm, lin, x, acts_, scratch_, next);
       std::swap(x, next);
       if (l < L - 1) hidden[static_cast<std::size_t>(l)] = x;
+      if (xs != nullptr) (*xs)[static_cast<std::size_t>(l + 1)] = x;
     }
     Vec<S> rstd;
     rmsnorm_forward(x, m_->output_norm(), c.rms_eps, hidden.back(), rstd);

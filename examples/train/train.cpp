@@ -52,6 +52,11 @@
 #include "train/plot.hpp"
 #include "train/state.hpp"
 
+#ifdef LITTLEBIT_HAVE_OPENBLAS
+extern "C" int openblas_get_parallel(void);  // OpenBLAS's own: 0 sequential, 1 pthreads, 2 OpenMP
+extern "C" char* openblas_get_config(void);
+#endif
+
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 using json = nlohmann::json;
@@ -78,17 +83,86 @@ double peak_rss_mb() {
   return static_cast<double>(u.ru_maxrss) / 1024.0;
 }
 
+/// Seconds since t, and t moved to now.
+double lap(Clock::time_point& t) {
+  const auto now = Clock::now();
+  const double s = std::chrono::duration<double>(now - t).count();
+  t = now;
+  return s;
+}
+
+/// Where one optimizer step's time goes (seconds, summed over the accumulation micro-batches).
+struct Phases {
+  double teacher = 0, student_forward = 0, loss = 0, backward = 0, update = 0;
+  json to_json() const {
+    return {{"teacher", teacher}, {"student_forward", student_forward}, {"loss", loss}, {"backward", backward}, {"update", update}};
+  }
+};
+
+double median_of(std::vector<double> x) {
+  std::nth_element(x.begin(), x.begin() + static_cast<std::ptrdiff_t>(x.size() / 2), x.end());
+  return x[x.size() / 2];
+}
+
+/// The per-phase medians of steady steps (each phase's own median).
+json median_phases(const std::vector<Phases>& v) {
+  if (v.empty()) return nullptr;
+  auto med = [&](double Phases::*f) {
+    std::vector<double> x;
+    for (const auto& p : v) x.push_back(p.*f);
+    return median_of(std::move(x));
+  };
+  Phases m{med(&Phases::teacher), med(&Phases::student_forward), med(&Phases::loss), med(&Phases::backward), med(&Phases::update)};
+  return m.to_json();
+}
+
+/// Which BLAS this process runs, and a warning where its threads fight littlebit's (trainer.md, "Threads").
+std::string blas_report(int threads) {
+#ifdef LITTLEBIT_HAVE_OPENBLAS
+  const int par = openblas_get_parallel();
+  std::string r = std::string(openblas_get_config()) + (par == 2 ? " (OpenMP build)" : par == 1 ? " (pthreads build)" : " (sequential build)");
+  if (par == 1 && threads != 1)
+    r += "\ntrain: warning: OpenBLAS's pthreads build keeps its own threads, which spin against littlebit's OpenMP threads "
+         "(a 0.55 BPW step measured 2.5x slower); install libopenblas0-openmp and rebuild (scripts/setup.sh), or set "
+         "OMP_WAIT_POLICY=passive OPENBLAS_THREAD_TIMEOUT=4";
+  return r;
+#else
+  (void)threads;
+  return "Eigen's own products (no BLAS linked)";
+#endif
+}
+
+constexpr double kLambdaNormalized = 100.0;  // per 512 tokens, for --hidden-norm layer|channel
+
 struct Options {
   std::string model, output, official, state, log, plot, eval, cache;
   std::vector<std::string> train;
   double bpw = 0, kv_factor = 4.0, lr = 0, warmup_ratio = 0.02, l2l_scale = -1, minutes = 0;
   std::string svd = "randomized", rank_rule = "official", sign = "smoothsign";
+  std::string recipe = "official", hidden_norm = "none", block_input = "teacher";
+  double blockwise = 0, block_lr = 0;
   bool refine = false, no_residual = false, no_shuffle = false, resume = false;
   long steps = 0, eval_tokens = 8192, seq = 512, batch = 1, accum = 1, eval_every = 0, save_every = 0, stop_after = 0;
   long nan_at = -1, log_every = 1;
   std::uint64_t seed = 0;
   int threads = 0, layers = -1;
 };
+
+/// --recipe littlebit: littlebit's best measured combination (docs/trainer.md, "Recipes"),
+/// each setting only where the command line leaves it.
+template <class Given>
+void apply_littlebit_recipe(Options& o, Given given) {
+  if (!given("--hidden-norm")) o.hidden_norm = "layer";
+  if (!given("--blockwise")) o.blockwise = 0.0;
+}
+
+/// lambda of the hidden-state term: the official 10 at 2048 tokens, scaled by seq / 2048 (the KL
+/// is a sum over positions, the hidden-state term a mean); normalized terms (relative errors,
+/// O(1) each): kLambdaNormalized per 512 tokens, measured in docs/results.md.
+double default_lambda(train::HiddenNorm norm, long seq) {
+  if (norm == train::HiddenNorm::kNone) return 10.0 * static_cast<double>(seq) / 2048.0;
+  return kLambdaNormalized * static_cast<double>(seq) / 512.0;
+}
 
 /// The paper's learning rates for its smallest model, by target BPW.
 double default_lr(double bpw) { return bpw >= 0.9 ? 8e-5 : bpw > 0.3 ? 1.2e-4 : 2e-4; }
@@ -162,7 +236,9 @@ int run(Options& o) {
   if (o.steps > 0 && o.minutes > 0) littlebit::detail::fail("give --steps or --minutes, not both");
   if (o.steps <= 0 && o.minutes <= 0) o.minutes = 20;
   if (o.lr <= 0) o.lr = default_lr(o.bpw);
-  const double lambda = o.l2l_scale >= 0 ? o.l2l_scale : 10.0 * static_cast<double>(o.seq) / 2048.0;
+  const train::HiddenNorm hidden_norm = train::parse_hidden_norm(o.hidden_norm);
+  const double lambda = o.l2l_scale >= 0 ? o.l2l_scale : default_lambda(hidden_norm, o.seq);
+  const double block_lr = o.block_lr > 0 ? o.block_lr : o.lr;
 
   // ---- the teacher, the plan, the data ----
   auto loaded = llm::load_model(o.model, littlebit::kernels::Precision::kExact, o.layers);
@@ -177,6 +253,7 @@ int run(Options& o) {
   const bool gqa = cfg.n_head_kv < cfg.n_head;
   const auto plan = llm::plan_ranks(infos, o.bpw, o.kv_factor, gqa, !o.no_residual,
                                     o.rank_rule == "budget" ? llm::RankRule::kBudget : llm::RankRule::kOfficial);
+  std::printf("BLAS: %s\n", blas_report(o.threads).c_str());
   std::printf("%s (%s): %d blocks, width %d, heads %d/%d, ffn %d, vocabulary %d\n", o.model.c_str(), loaded.kind.c_str(),
               cfg.n_layer, cfg.d_model, cfg.n_head, cfg.n_head_kv, cfg.d_ff, cfg.vocab);
   std::printf("plan: %zu layers at %.4f bits/weight (target %g, %s rule, k/v factor %g, %s)\n", infos.size(),
@@ -208,7 +285,8 @@ int run(Options& o) {
   json settings{{"model", fs::path(o.model).filename().string()}, {"model_bytes", model_bytes}, {"config", cfg.to_json()},
                 {"bpw", o.bpw}, {"rank_rule", o.rank_rule}, {"kv_factor", o.kv_factor}, {"residual", !o.no_residual},
                 {"refine", o.refine}, {"svd", o.svd}, {"sign", o.sign}, {"seq", o.seq}, {"batch", o.batch},
-                {"accum", o.accum}, {"lr", o.lr}, {"warmup_ratio", o.warmup_ratio}, {"l2l_scale", lambda},
+                {"accum", o.accum}, {"lr", o.lr}, {"recipe", o.recipe}, {"hidden_norm", o.hidden_norm},
+                {"blockwise", o.blockwise}, {"block_input", o.block_input}, {"block_lr", block_lr}, {"warmup_ratio", o.warmup_ratio}, {"l2l_scale", lambda},
                 {"seed", std::to_string(o.seed)}, {"shuffle", !o.no_shuffle}, {"layers", cfg.n_layer},
                 {"train_text", std::to_string(train_hash)}, {"steps", o.steps}, {"minutes", o.minutes}};
 
@@ -289,7 +367,11 @@ int run(Options& o) {
                 st.progress["total_steps"].get<long>());
   } else {
     if (!o.log.empty()) fs::remove(o.log);
-    st.progress = {{"step", 0L}, {"total_steps", o.steps}, {"warmup_steps", train::warmup_steps(o.warmup_ratio, o.steps)},
+    // --steps: the block-wise phase is its share of the steps; --minutes: planned (-1) or none (0)
+    const long block_steps = o.blockwise <= 0 ? 0L : o.steps > 0 ? std::clamp(std::lround(o.blockwise * static_cast<double>(o.steps)), 1L, o.steps - 1) : -1L;
+    st.progress = {{"step", 0L}, {"total_steps", o.steps},
+                   {"warmup_steps", train::warmup_steps(o.warmup_ratio, o.steps - std::max(0L, block_steps))},
+                   {"block_steps", block_steps}, {"block_warmup_steps", train::warmup_steps(o.warmup_ratio, std::max(0L, block_steps))},
                    {"samples", 0L}, {"tokens", 0L}, {"loss_first", nullptr}, {"init_seconds", init_seconds}};
     if (!eval_ids.empty()) {
       const auto t0 = Clock::now();
@@ -312,6 +394,8 @@ int run(Options& o) {
   long step = st.progress["step"].get<long>();
   long total = st.progress["total_steps"].get<long>();
   long warm = st.progress["warmup_steps"].get<long>();
+  long block_total = st.progress.value("block_steps", 0L);
+  long block_warm = st.progress.value("block_warmup_steps", 0L);
   long samples = st.progress["samples"].get<long>();
   long tokens = st.progress["tokens"].get<long>();
   const long per_step = o.batch * o.accum;
@@ -328,37 +412,81 @@ int run(Options& o) {
   constexpr long kReplanStep = 10;
   const long step_start = step;
   std::vector<double> steady_seconds;
+  std::vector<Phases> steady_phases;
   auto save = [&](const char* why) {
     if (o.state.empty()) return;
     st.progress["step"] = step;
     st.progress["total_steps"] = total;
     st.progress["warmup_steps"] = warm;
+    st.progress["block_steps"] = block_total;
+    st.progress["block_warmup_steps"] = block_warm;
     st.progress["samples"] = samples;
     st.progress["tokens"] = tokens;
     st.train_seconds = train_seconds;
     train::save_state(o.state, student, opt, names, st);
     std::printf("state saved at step %ld (%s): %s\n", step, why, train::state_file(o.state).c_str());
   };
-  std::printf("training: lambda %g, lr %g, warm-up ratio %g, sign gradient %s, %s\n", lambda, o.lr, o.warmup_ratio,
-              o.sign.c_str(), total > 0 ? ("schedule over " + std::to_string(total) + " steps").c_str()
+  std::printf("training: recipe %s: hidden-state term %s x %g, lr %g, warm-up ratio %g, sign gradient %s%s, %s\n",
+              o.recipe.c_str(), o.hidden_norm == "none" ? "MSE" : ("MSE normalized by " + o.hidden_norm).c_str(), lambda, o.lr,
+              o.warmup_ratio, o.sign.c_str(),
+              o.blockwise > 0 ? (", block-wise distillation first (" + json(o.blockwise).dump() + " of the run, " + o.block_input +
+                                 " inputs, lr " + json(block_lr).dump() + ")").c_str()
+                              : "",
+              total > 0 ? ("schedule over " + std::to_string(total) + " steps").c_str()
                                         : ("schedule planned to fit " + json(o.minutes).dump() + " minutes").c_str());
   std::fflush(stdout);
+  // Block-wise distillation first (--blockwise F): steps [0, block_total) train each block alone
+  // toward the teacher's block output (Student::blockwise), the rest the global KD; each phase
+  // has its own warm-up and cosine schedule. --steps: F of the steps; --minutes: F of the time
+  // left at the start of the loop, the phase's steps planned like the global ones (below).
+  const double loop_t0 = since(t_start);
+  const double block_budget = o.blockwise * (budget - loop_t0 - (eval_ids.empty() ? 0.0 : eval_seconds));
+  auto block_phase = [&] { return o.blockwise > 0 && (block_total < 0 || step < block_total); };
+  const auto block_input = o.block_input == "student" ? train::Student<float>::BlockInput::kStudent
+                                                      : train::Student<float>::BlockInput::kTeacher;
+  std::vector<train::Mat<float>> t_xs;
+  std::vector<double> phase_seconds;  // steady steps of the current phase, for the re-plan
+  bool was_block = block_phase();
   while (total == 0 || step < total) {
+    const bool block = block_phase();
+    if (block != was_block) phase_seconds.clear();
+    was_block = block;
+    const long p0 = block ? 0 : std::max(0L, block_total);  // the phase's first step
     const auto t0 = Clock::now();
     student.zero_grad();
     train::LossParts acc;
+    Phases ph;
     for (long a = 0; a < o.accum; ++a) {
       const auto ids = data.samples(samples + a * o.batch, o.batch);
+      auto tp = Clock::now();
+      if (block) {
+        teacher.forward(ids, o.batch, o.seq, t_hidden, &t_xs);
+        ph.teacher += lap(tp);
+        if (step == o.nan_at) t_xs[0].setConstant(std::numeric_limits<float>::quiet_NaN());
+        const auto terms = student.blockwise(t_xs, o.batch, o.seq, block_input, hidden_norm, 1.0 / static_cast<double>(o.accum));
+        ph.backward += lap(tp);  // each block's forward and backward
+        double sum = 0;
+        for (double t : terms) sum += t;
+        acc.mse += sum / static_cast<double>(o.accum);
+        acc.loss = acc.mse;
+        if (!std::isfinite(sum)) break;
+        continue;
+      }
       teacher.forward(ids, o.batch, o.seq, t_hidden);
+      ph.teacher += lap(tp);
       const auto s_hidden = student.forward(ids, o.batch, o.seq, step == o.nan_at);
+      ph.student_forward += lap(tp);
       const auto part = train::kd_loss<float>(s_hidden, t_hidden, student.head(), cfg.vocab, o.batch, lambda,
-                                              1.0 / static_cast<double>(o.accum), d_hidden);
+                                              1.0 / static_cast<double>(o.accum), d_hidden, 128, hidden_norm);
+      ph.loss += lap(tp);
       acc.loss += part.loss / static_cast<double>(o.accum);
       acc.kl += part.kl / static_cast<double>(o.accum);
       acc.mse += part.mse / static_cast<double>(o.accum);
       if (!std::isfinite(part.loss)) break;
       student.backward(d_hidden);
+      ph.backward += lap(tp);
     }
+    auto tu = Clock::now();
     const double gnorm = opt.grad_norm();
     if (!std::isfinite(acc.loss) || !std::isfinite(gnorm)) {
       std::fprintf(stderr, "train: the loss is %s at step %ld (KL %g, MSE %g, gradient norm %g): stopped before updating\n",
@@ -369,52 +497,77 @@ int run(Options& o) {
     }
     const double fb_seconds = since(t0);
     if (step == 0) first_step_seconds = fb_seconds;
-    if (total == 0 && step >= 1) {  // plan the schedule from the steady-state step (the second)
+    const double per_eval = o.eval_every > 0 && !eval_ids.empty() ? eval_seconds / static_cast<double>(o.eval_every) : 0.0;
+    // --minutes: plan the phase's schedule from its second step (the first steady one)
+    if (block && block_total < 0 && step >= 1) {
+      const double remaining = block_budget - (since(t_start) - loop_t0);
+      block_total = std::max(step + 1, step + static_cast<long>(remaining / (fb_seconds * 1.02 + per_eval)));
+      block_warm = train::warmup_steps(o.warmup_ratio, block_total);
+      std::printf("plan: %ld block-wise steps in %.3g of the %g minutes (steady step %.2f s)\n", block_total,
+                  block_budget / 60.0, o.minutes, fb_seconds);
+    }
+    if (!block && total == 0 && step >= p0 + 1) {
       const double remaining = budget - since(t_start);
-      const double per_eval = o.eval_every > 0 && !eval_ids.empty() ? eval_seconds / static_cast<double>(o.eval_every) : 0.0;
       total = std::max(step + 1, step + static_cast<long>(remaining / (fb_seconds * 1.02 + per_eval)));
-      warm = train::warmup_steps(o.warmup_ratio, total);
+      warm = train::warmup_steps(o.warmup_ratio, total - p0);
       std::printf("plan: %ld steps in %g minutes (steady step %.2f s, the first %.2f s)\n", total, o.minutes, fb_seconds,
                   first_step_seconds);
     }
-    const double lr = train::cosine_lr(o.lr, step, total == 0 ? 2 : total, total == 0 ? 1 : warm);
+    const double lr = block ? train::cosine_lr(block_lr, step, block_total < 0 ? 2 : block_total, block_total < 0 ? 1 : block_warm)
+                            : train::cosine_lr(o.lr, step - p0, total == 0 ? 2 : total - p0, total == 0 ? 1 : warm);
     opt.update(lr);
+    ph.update = lap(tu);
     ++step;
     samples += per_step;
     tokens += per_step * o.seq;
     step_seconds = since(t0);
     train_seconds += step_seconds;
-    if (step > step_start + 2) steady_seconds.push_back(step_seconds);
+    const bool steady = step > step_start + 2 && step > p0 + 2;
+    if (steady) phase_seconds.push_back(step_seconds);
+    if (steady && !block) {
+      steady_seconds.push_back(step_seconds);
+      steady_phases.push_back(ph);
+    }
     loss_last = acc.loss;
     if (st.progress["loss_first"].is_null()) st.progress["loss_first"] = acc.loss;
     const double tps = static_cast<double>(per_step * o.seq) / step_seconds;
-    const json rec{{"type", "step"}, {"step", step},   {"loss", acc.loss}, {"kl", acc.kl}, {"mse", acc.mse},
-                   {"l2l", lambda * acc.mse}, {"lr", lr}, {"grad_norm", gnorm}, {"tokens", tokens},
-                   {"seconds", step_seconds}, {"tokens_per_s", tps}};
+    const json rec{{"type", "step"}, {"step", step}, {"phase", block ? "block" : "global"}, {"loss", acc.loss},
+                   {"kl", acc.kl}, {"mse", acc.mse}, {"l2l", block ? acc.mse : lambda * acc.mse}, {"lr", lr},
+                   {"grad_norm", gnorm}, {"tokens", tokens}, {"seconds", step_seconds}, {"tokens_per_s", tps},
+                   {"phases", ph.to_json()}};
     pr.steps.push_back(rec);
     append_log(o.log, rec);
-    if (step % o.log_every == 0 || step == 1 || step == total) {
-      const double eta = total > 0 ? static_cast<double>(total - step) * step_seconds : 0.0;
-      std::printf("step %ld/%s  loss %.5g (KL %.4g, lambda MSE %.4g)  lr %.3g  |g| %.3g  %.1f tokens/s  ETA %s\n", step,
-                  total > 0 ? std::to_string(total).c_str() : "?", acc.loss, acc.kl, lambda * acc.mse, lr, gnorm, tps,
-                  total > 0 ? hms(eta).c_str() : "?");
+    const long phase_end = block ? block_total : total;
+    if (step % o.log_every == 0 || step == 1 || step == phase_end || step == total) {
+      const double eta = phase_end > 0 ? static_cast<double>(phase_end - step) * step_seconds : 0.0;
+      const std::string of = phase_end > 0 ? std::to_string(phase_end) : "?";
+      if (block)
+        std::printf("block-wise step %ld/%s  loss %.5g (sum over %d blocks)  lr %.3g  |g| %.3g  %.1f tokens/s  ETA %s\n", step,
+                    of.c_str(), acc.loss, cfg.n_layer, lr, gnorm, tps, phase_end > 0 ? hms(eta).c_str() : "?");
+      else
+        std::printf("step %ld/%s  loss %.5g (KL %.4g, lambda MSE %.4g)  lr %.3g  |g| %.3g  %.1f tokens/s  ETA %s\n", step,
+                    of.c_str(), acc.loss, acc.kl, lambda * acc.mse, lr, gnorm, tps, phase_end > 0 ? hms(eta).c_str() : "?");
       std::fflush(stdout);
     }
-    if (o.minutes > 0 && step == kReplanStep && step < total && !st.progress.value("replanned", false) &&
-        steady_seconds.size() >= 4) {
-      std::vector<double> t = steady_seconds;
-      std::nth_element(t.begin(), t.begin() + static_cast<std::ptrdiff_t>(t.size() / 2), t.end());
-      const double median = t[t.size() / 2];
-      const bool evals = o.eval_every > 0 && !eval_ids.empty();
-      // what is left, less the final evaluation of the written checkpoint
-      const double remaining = budget - since(t_start) - (eval_ids.empty() ? 0.0 : eval_seconds);
-      const double per_eval = evals ? eval_seconds / static_cast<double>(o.eval_every) : 0.0;
-      const long n = std::max(step + 1, step + static_cast<long>(remaining / (median * 1.01 + per_eval)));
-      std::printf("re-plan: %ld steps in %g minutes (median step %.2f s over steps %ld-%ld; the first plan %ld)\n", n, o.minutes,
-                  median, step - static_cast<long>(steady_seconds.size()) + 1, step, total);
-      total = n;
-      warm = train::warmup_steps(o.warmup_ratio, total);
-      st.progress["replanned"] = true;
+    const char* replan_key = block ? "replanned_block" : "replanned";
+    if (o.minutes > 0 && step == p0 + kReplanStep && step < phase_end && !st.progress.value(replan_key, false) &&
+        phase_seconds.size() >= 4) {
+      const double median = median_of(phase_seconds);
+      const long was = phase_end;
+      if (block) {
+        const double remaining = block_budget - (since(t_start) - loop_t0);
+        block_total = std::max(step + 1, step + static_cast<long>(remaining / (median * 1.01 + per_eval)));
+        block_warm = train::warmup_steps(o.warmup_ratio, block_total);
+      } else {
+        // what is left, less the final evaluation of the written checkpoint
+        const double remaining = budget - since(t_start) - (eval_ids.empty() ? 0.0 : eval_seconds);
+        total = std::max(step + 1, step + static_cast<long>(remaining / (median * 1.01 + per_eval)));
+        warm = train::warmup_steps(o.warmup_ratio, total - p0);
+      }
+      std::printf("re-plan: %ld %ssteps in %g minutes (median step %.2f s over steps %ld-%ld; the first plan %ld)\n",
+                  block ? block_total : total, block ? "block-wise " : "", o.minutes, median,
+                  step - static_cast<long>(phase_seconds.size()) + 1, step, was);
+      st.progress[replan_key] = true;
     }
     if (o.eval_every > 0 && !eval_ids.empty() && step % o.eval_every == 0 && step != total) {
       const auto te = Clock::now();
@@ -448,7 +601,8 @@ int run(Options& o) {
   double ppl_after = 0;
   const json summary{{"source", fs::path(o.model).filename().string()}, {"target_bpw", o.bpw}, {"bpw", plan.achieved_bpw},
                      {"rank_rule", o.rank_rule}, {"kv_factor", gqa ? o.kv_factor : 1.0}, {"residual", !o.no_residual},
-                     {"refine", o.refine}, {"sign", o.sign}, {"steps", step}, {"tokens", tokens}, {"seq", o.seq},
+                     {"refine", o.refine}, {"sign", o.sign}, {"recipe", o.recipe}, {"hidden_norm", o.hidden_norm},
+                     {"blockwise", o.blockwise}, {"block_input", o.block_input}, {"steps", step}, {"tokens", tokens}, {"seq", o.seq},
                      {"batch", o.batch}, {"accum", o.accum}, {"lr", o.lr}, {"l2l_scale", lambda}};
   if (!o.output.empty()) {
     littlebit::io::CheckpointWriter w;
@@ -502,6 +656,8 @@ int run(Options& o) {
                  {"eval_tokens", eval_scored},
                  {"bpw", plan.achieved_bpw},
                  {"peak_rss_mb", peak_rss_mb()},
+                 {"step_seconds_median", steady_seconds.empty() ? json(nullptr) : json(median_of(steady_seconds))},
+                 {"phases_median", median_phases(steady_phases)},
                  {"total_seconds", since(t_start)}};
   std::printf("%s\n", out.dump().c_str());
   return 0;
@@ -536,6 +692,18 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 1.0));
   app.add_option("--warmup-ratio", o.warmup_ratio, "linear warm-up over this fraction of the steps")->check(CLI::Range(0.0, 1.0));
   app.add_option("--l2l-scale", o.l2l_scale, "lambda of the hidden-state loss (default 10 x seq / 2048)")->check(CLI::Range(0.0, 1e12));
+  app.add_option("--recipe", o.recipe,
+                 "official: the official recipe (default); littlebit: littlebit's best measured combination of the "
+                 "options below (docs/trainer.md, \"Recipes\"); options given explicitly still win")
+      ->check(CLI::IsMember({"official", "littlebit"}));
+  app.add_option("--hidden-norm", o.hidden_norm,
+                 "weights of the hidden-state term: none (official), layer (relative error per state), channel (per channel)")
+      ->check(CLI::IsMember({"none", "layer", "channel"}));
+  app.add_option("--blockwise", o.blockwise, "fraction of the steps (--steps) or time (--minutes) spent on block-wise distillation first")
+      ->check(CLI::Range(0.0, 0.95));
+  app.add_option("--block-input", o.block_input, "block-wise inputs: teacher (the teacher's x_l) or student (the student's own chain)")
+      ->check(CLI::IsMember({"teacher", "student"}));
+  app.add_option("--block-lr", o.block_lr, "peak learning rate of the block-wise phase (default: --lr)")->check(CLI::Range(0.0, 1.0));
   app.add_option("--seed", o.seed, "seed of the data order and the randomized SVD");
   app.add_flag("--no-shuffle", o.no_shuffle, "sequences in text order");
   app.add_option("--threads", o.threads, "threads (0: OMP_NUM_THREADS)")->check(CLI::Range(0, 1024));
@@ -554,6 +722,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1L, 1L << 40));
   app.add_option("--fault-nan-at", o.nan_at, "a test of the NaN stop: poison the student's input at step N (0-based)");
   CLI11_PARSE(app, argc, argv);
+  if (o.recipe == "littlebit") apply_littlebit_recipe(o, [&](const char* opt) { return app.count(opt) > 0; });
   if (!o.official.empty() && o.output.empty()) {
     std::fprintf(stderr, "train: --official needs --output\n");
     return 2;
