@@ -1,6 +1,9 @@
 // The trainer's forward and backward (examples/train): every gradient of a tiny random Llama
 // (2 blocks, odd sizes, grouped-query attention) against central finite differences of the
-// loss in double, for both rotary layouts; the training forward against the inference model
+// loss in double, for both rotary layouts, for the official loss, the normalized hidden-state
+// terms (--hidden-norm layer, channel) and block-wise distillation (teacher inputs; the
+// student-input variant, whose gradient stops between blocks by definition, against the
+// teacher-input one fed the student's own chain); the training forward against the inference model
 // (examples/llm/model.hpp, separate code); and the optimizer and schedule against their
 // defining formulas.
 //
@@ -58,6 +61,9 @@ struct TinyRun {
   std::vector<Mat<double>> targets;
   train::Student<double> student;
   double lambda = 0.7;
+  train::HiddenNorm norm = train::HiddenNorm::kNone;
+  bool blockwise = false;            // the loss is Student::blockwise's sum (teacher inputs xs)
+  std::vector<Mat<double>> xs;       // x_0 .. x_L for block-wise distillation
   static constexpr Eigen::Index B = 2, T = 5;
 
   TinyRun(bool adjacent, littlebit::SignGradient rule, double latent_scale, double residual_h = 1.0)
@@ -106,18 +112,34 @@ struct TinyRun {
       for (Eigen::Index k = 0; k < t.size(); ++k) t.data()[k] = nd(rng);
       targets.push_back(t);
     }
+    // channels of very different scales (SmolLM2's outliers, in miniature), for the normalized terms
+    for (int i = 0; i <= cfg.n_layer; ++i) {
+      Mat<double> t(B * T, cfg.d_model);
+      for (Eigen::Index r = 0; r < t.rows(); ++r)
+        for (Eigen::Index c = 0; c < t.cols(); ++c) t(r, c) = nd(rng) * (c % 5 == 0 ? 30.0 : 1.0);
+      xs.push_back(t);
+    }
   }
 
   double loss() {
+    if (blockwise) {
+      double sum = 0;
+      for (double t : student.blockwise(xs, B, T, train::Student<double>::BlockInput::kTeacher, norm, 1.0)) sum += t;
+      return sum;
+    }
     std::vector<Mat<double>> d;
     const auto h = student.forward(tokens, B, T);
-    return train::kd_loss<double>(h, targets, embd.data(), cfg.vocab, B, lambda, 1.0, d, 4).loss;
+    return train::kd_loss<double>(h, targets, embd.data(), cfg.vocab, B, lambda, 1.0, d, 4, norm).loss;
   }
   void gradients() {
     student.zero_grad();
+    if (blockwise) {
+      (void)loss();
+      return;
+    }
     std::vector<Mat<double>> d;
     const auto h = student.forward(tokens, B, T);
-    (void)train::kd_loss<double>(h, targets, embd.data(), cfg.vocab, B, lambda, 1.0, d, 4);
+    (void)train::kd_loss<double>(h, targets, embd.data(), cfg.vocab, B, lambda, 1.0, d, 4, norm);
     student.backward(d);
   }
 };
@@ -145,17 +167,22 @@ void check(Fd f, double g, const std::string& what) {
   worst_fd = std::max(worst_fd, std::abs(f.value - g) / tol);
 }
 
-void check_all_but_signs(bool adjacent) {
+void check_all_but_signs(bool adjacent, train::HiddenNorm norm = train::HiddenNorm::kNone, bool blockwise = false) {
   TinyRun run(adjacent, littlebit::SignGradient::kSmoothSign, 1.0);
+  run.norm = norm;
+  run.blockwise = blockwise;
   run.gradients();
+  // every gradient copied before any finite difference: a block-wise loss evaluation adds into them
   const Vec<double> gn = run.student.norm_grads();
+  std::vector<std::vector<double>> grads;
+  for (auto& l : run.student.layers()) grads.emplace_back(l.gradients().begin(), l.gradients().end());
   int checked = 0;
   for (Eigen::Index i = 0; i < run.student.norms().size(); ++i, ++checked)
     check(fd(run, run.student.norms()(i)), gn(i), "norm gain " + std::to_string(i));
   const auto infos = llm::linear_layers(run.cfg);
   for (std::size_t li = 0; li < infos.size(); ++li) {
     auto& layer = run.student.layers()[li];
-    const std::vector<double> g(layer.gradients().begin(), layer.gradients().end());
+    const std::vector<double>& g = grads[li];
     for (const auto& b : layer.blocks()) {
       if (b.name == "U" || b.name == "V" || b.name == "U_R" || b.name == "V_R") continue;
       for (Eigen::Index k = 0; k < b.size(); ++k, ++checked)
@@ -164,8 +191,10 @@ void check_all_but_signs(bool adjacent) {
     }
   }
   const std::string layout = adjacent ? "adjacent" : "half";
-  MESSAGE(checked << " gradients checked against finite differences (" << layout << " rotary pairs); worst |fd - g| / tolerance "
-                  << worst_fd);
+  const std::string norms[] = {"none", "layer", "channel"};
+  const std::string what = blockwise ? "block-wise" : "global KD";
+  MESSAGE(checked << " gradients checked against finite differences (" << layout << " rotary pairs, " << what
+                  << ", hidden norm " << norms[static_cast<int>(norm)] << "); worst |fd - g| / tolerance " << worst_fd);
 }
 
 }  // namespace
@@ -173,6 +202,75 @@ void check_all_but_signs(bool adjacent) {
 TEST_CASE("train: every gradient but the signs' equals finite differences of the loss (tiny Llama, double)") {
   check_all_but_signs(true);
   check_all_but_signs(false);
+}
+
+TEST_CASE("train: normalized hidden-state terms and block-wise distillation: gradients equal finite differences") {
+  check_all_but_signs(true, train::HiddenNorm::kLayer);
+  check_all_but_signs(false, train::HiddenNorm::kChannel);
+  check_all_but_signs(true, train::HiddenNorm::kLayer, true);
+  check_all_but_signs(false, train::HiddenNorm::kChannel, true);
+  check_all_but_signs(true, train::HiddenNorm::kNone, true);
+}
+
+TEST_CASE("train: the normalized terms weigh by the teacher's scale (layer: relative error; channel: per channel)") {
+  Mat<double> t(4, 3), s(4, 3), d;
+  t << 10, 100, 2, -10, -100, 2, 10, 100, -2, -10, -100, -2;  // channel mean squares 100, 1e4, 4
+  s = t;
+  s(0, 1) += 10;  // an error of 10 in the large channel (mean square 1e4)
+  s(1, 0) += 1;   // an error of 1 in a smaller one (mean square 100)
+  const double all = (100 + 1e4 + 4) / 3.0;  // the floor 1e-3 all = 3.4 is below every channel's
+  CHECK(train::hidden_mse(s, t, train::HiddenNorm::kNone, 1.0, d) == doctest::Approx((100 + 1) / 12.0));
+  CHECK(train::hidden_mse(s, t, train::HiddenNorm::kLayer, 1.0, d) == doctest::Approx((100 + 1) / 12.0 / all));
+  // per channel both errors weigh the same: 10^2 / 1e4 = 1^2 / 100
+  CHECK(train::hidden_mse(s, t, train::HiddenNorm::kChannel, 1.0, d) == doctest::Approx((0.01 + 0.01) / 12.0));
+  CHECK(d(0, 1) == doctest::Approx(2 * 10 / 1e4 / 12.0));
+  CHECK(d(1, 0) == doctest::Approx(2 * 1 / 100.0 / 12.0));
+  CHECK(d(2, 2) == 0.0);
+  // the floor: a silent channel weighs at most 1e3 / mean(t^2)
+  Mat<double> z = t;
+  z.col(2).setZero();
+  Mat<double> zs = z;
+  zs(3, 2) = 1;
+  const double all_z = (100 + 1e4) / 3.0;
+  CHECK(train::hidden_mse(zs, z, train::HiddenNorm::kChannel, 1.0, d) == doctest::Approx(1 / (1e-3 * all_z) / 12.0));
+  CHECK_THROWS_AS(train::parse_hidden_norm("rms"), littlebit::Error);
+  Mat<double> zero = Mat<double>::Zero(2, 2);
+  CHECK_THROWS_AS(train::hidden_mse(zero, zero, train::HiddenNorm::kLayer, 1.0, d), littlebit::Error);
+}
+
+TEST_CASE("train: block-wise distillation with student inputs is the teacher-input one fed the student's own chain") {
+  // Block l's term and gradients depend only on its input and its target; with student inputs the
+  // input is the student's own x_l (the chain from x_0), and the gradient stops there by definition,
+  // so no finite difference checks it. Instead: a teacher-input pass whose state l is the chain's
+  // x_l must give block l the same term and the same gradients (the same operations on the same
+  // numbers: equal bit for bit).
+  TinyRun run(true, littlebit::SignGradient::kSmoothSign, 1.0);
+  const auto& c = run.cfg;
+  const Eigen::Index B = TinyRun::B, T = TinyRun::T, d = c.d_model;
+  using In = train::Student<double>::BlockInput;
+  for (Eigen::Index i = 0; i < B * T; ++i)  // x_0: the embeddings, so the chain is the forward's x_1 .. x_{L-1}
+    run.xs[0].row(i) = train::CMatMap<double>(run.embd.data(), c.vocab, d).row(run.tokens[static_cast<std::size_t>(i)]);
+  std::vector<Mat<double>> chain{run.xs[0]};
+  for (const Mat<double>* x : run.student.forward(run.tokens, B, T)) chain.push_back(*x);  // x_1 .. x_{L-1}, y
+  run.student.zero_grad();
+  const auto own = run.student.blockwise(run.xs, B, T, In::kStudent, train::HiddenNorm::kLayer, 1.0);
+  std::vector<std::vector<double>> g_own;
+  for (auto& l : run.student.layers()) g_own.emplace_back(l.gradients().begin(), l.gradients().end());
+  const Vec<double> gn_own = run.student.norm_grads();
+  for (int l = 0; l < c.n_layer; ++l) {
+    std::vector<Mat<double>> fed = run.xs;
+    fed[static_cast<std::size_t>(l)] = chain[static_cast<std::size_t>(l)];
+    run.student.zero_grad();
+    const auto terms = run.student.blockwise(fed, B, T, In::kTeacher, train::HiddenNorm::kLayer, 1.0);
+    CHECK(terms[static_cast<std::size_t>(l)] == own[static_cast<std::size_t>(l)]);
+    for (int j = 0; j < 7; ++j) {
+      const auto g = run.student.layer(l, j).gradients();
+      CHECK(std::equal(g.begin(), g.end(), g_own[static_cast<std::size_t>(7 * l + j)].begin()));
+    }
+    CHECK(run.student.norm_grads().segment(2 * l * d, 2 * d) == gn_own.segment(2 * l * d, 2 * d));
+  }
+  CHECK(run.student.norm_grads().tail(d).isZero());  // w_f: no block-wise gradient
+  CHECK(own[1] != doctest::Approx(run.student.blockwise(run.xs, B, T, In::kTeacher, train::HiddenNorm::kLayer, 1.0)[1]));
 }
 
 TEST_CASE("train: the latent gradients equal the secant of a sign flip (STE, |latent| < 1, residual path)") {

@@ -9,7 +9,8 @@
 #  - a NaN mid-run stops before the update with a message, keeps the last good state and writes
 #    no checkpoint; resuming from that state finishes the run;
 #  - SIGINT saves the state and exits 130; the run resumes from it;
-#  - --minutes re-plans the schedule once, after step 10, and the run takes that many steps.
+#  - --minutes re-plans the schedule once, after step 10, and the run takes that many steps;
+#  - block-wise distillation first: both phases run, resume across them is bitwise, NaN stops.
 #   train_check.sh TRAIN EVAL DATA_DIR WORK_DIR
 set -eu
 train=$1 eval=$2 data=${LITTLEBIT_DATA:-$3} work=$4
@@ -92,4 +93,23 @@ grep "^plan: [0-9]* steps\|^re-plan" "$work/m.txt"
 n=$(sed -n 's/^re-plan: \([0-9]*\) steps in 0.3 minutes (median step [0-9.]* s over steps 3-10; the first plan [0-9]*)$/\1/p' "$work/m.txt")
 [ -n "$n" ] || fail "no re-plan line after step 10"
 grep -q "^step $n/$n " "$work/m.txt" && [ "$(json "$work/m.txt" steps)" = "$n" ] || fail "the run did not take the re-planned $n steps"
+
+# 7. block-wise distillation first (--blockwise, --hidden-norm): both phases' lines; a resume
+#    across the phase boundary equals the whole run bitwise; a NaN in the block-wise phase stops
+#    it like one in the global phase; --minutes plans the block-wise phase; --recipe littlebit
+w() { t --steps 12 --blockwise 0.5 --hidden-norm layer --block-input student "$@"; }
+w --state "$work/w" --output "$work/w.safetensors" > "$work/w.txt" 2>&1 || { cat "$work/w.txt"; fail "train --blockwise"; }
+grep -q "^block-wise step 6/6  loss [0-9.e+-]* (sum over 2 blocks)" "$work/w.txt" && grep -q "^step 12/12  loss" "$work/w.txt" \
+  && ! grep -q "^block-wise step 7" "$work/w.txt" || { cat "$work/w.txt"; fail "block-wise then global phase lines"; }
+w --stop-after 4 --state "$work/w2" > "$work/w1.txt" 2>&1 || { cat "$work/w1.txt"; fail "train --blockwise --stop-after"; }
+w --stop-after 8 --state "$work/w2" --resume > "$work/w2.txt" 2>&1 || { cat "$work/w2.txt"; fail "train --blockwise resume 1"; }
+w --state "$work/w2" --resume --output "$work/w2.safetensors" > "$work/w3.txt" 2>&1 || { cat "$work/w3.txt"; fail "train --blockwise resume 2"; }
+"$py" "$tools/compare_tensors.py" "$work/w/state.safetensors" "$work/w2/state.safetensors" || fail "block-wise resumed state differs"
+cmp "$work/w.safetensors" "$work/w2.safetensors" || fail "block-wise resumed checkpoint differs"
+if w --fault-nan-at 2 --state "$work/wn" > "$work/wn.txt" 2>&1; then fail "NaN in the block-wise phase: the run succeeded"; fi
+grep -q "train: the loss is not finite at step 3 .*: stopped before updating" "$work/wn.txt" \
+  && grep -q "state saved at step 2 (the last good state" "$work/wn.txt" || { cat "$work/wn.txt"; fail "block-wise NaN stop"; }
+t --minutes 0.3 --blockwise 0.3 --recipe littlebit > "$work/wm.txt" 2>&1 || { cat "$work/wm.txt"; fail "train --minutes --blockwise"; }
+grep -q "^training: recipe littlebit: " "$work/wm.txt" && grep -q "^plan: [0-9]* block-wise steps in " "$work/wm.txt" \
+  && grep -q "^plan: [0-9]* steps in 0.3 minutes" "$work/wm.txt" || { cat "$work/wm.txt"; fail "--minutes with a block-wise phase"; }
 echo "PASS"
