@@ -11,6 +11,8 @@
 #   scripts/bench_train.sh                      1.0 0.55 0.3 BPW, batch 1 and 4 (about 30 minutes)
 #   BATCHES="1" scripts/bench_train.sh 0.55     one cell
 #   STEPS=8 STEPS_B4=5 ...                      steps per run (default 8 at batch 1, 5 above)
+#   APPEND=1 ...                                add to the records instead of starting afresh (a
+#                                               repetition: the report gives each cell's median run)
 # Expects scripts/setup.sh and scripts/fetch_data.sh to have run. Never run two benchmarks at once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,7 +27,7 @@ cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build/release -j "$(nproc)" --target train
 out=bench/results
 mkdir -p "$out" build/bench-train
-: > "$out/train_step.jsonl"
+[ "${APPEND:-0}" = 1 ] || : > "$out/train_step.jsonl"
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 isa=$(grep -qw avx512f /proc/cpuinfo && echo avx512 || (grep -qw avx2 /proc/cpuinfo && echo avx2 || echo portable))
 for bpw in "${bpws[@]}"; do
@@ -44,7 +46,9 @@ for bpw in "${bpws[@]}"; do
     else
       rc=$?
       echo "bench_train.sh: PyTorch at $bpw BPW, batch $b failed (exit $rc; 137: out of memory?), see $log.torch.out" >&2
-      echo "{\"impl\":\"torch\",\"bpw_target\":$bpw,\"batch\":$b,\"failed\":$rc}" >> "$out/train_step.jsonl"
+      # the steps it finished before failing (an out-of-memory kill comes mid-run), tokens/s each
+      done_tps=$(sed -n 's/^step [0-9]*\/[0-9]* .*  \([0-9.]*\) tokens\/s$/\1/p' "$log.torch.out" | paste -sd, -)
+      echo "{\"impl\":\"torch\",\"bpw_target\":$bpw,\"batch\":$b,\"failed\":$rc,\"steps_done_tokens_per_s\":[${done_tps}]}" >> "$out/train_step.jsonl"
     fi
   done
 done
