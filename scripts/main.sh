@@ -9,7 +9,7 @@
 # Expects scripts/setup.sh to have run. Outputs in build/main/ (the table also in
 # build/main/table.md; the training log, curves and state in build/main/train-0.55*).
 #
-#   scripts/main.sh                    the whole job (about 26 minutes on 2 cores after set-up)
+#   scripts/main.sh                    the whole job (about 29 minutes on 2 cores after set-up)
 #   TRAIN_MINUTES=M scripts/main.sh    another training budget
 #   MAX_TOKENS=N scripts/main.sh       evaluate only the first N tokens of the split (default: all)
 set -euo pipefail
