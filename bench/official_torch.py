@@ -30,6 +30,7 @@ torch autograd and torch.optim, as the official (SamsungLabs/LittleBit) does:
 
 Prints progress lines and, last, one JSON object (steps, tokens, train_seconds, tokens_per_s,
 step_seconds (every step's wall time), step_median_s, losses, loss_first, loss_last, ppl_init, ppl_after,
+ppl_also (--also-eval NAME -> perplexity),
 eval_tokens, peak_rss_mb, threads, torch). Fails (exit 1), naming the module, when torch, numpy or
 gguf is missing.
 """
@@ -245,6 +246,8 @@ def main():
     ap.add_argument("--tokens", required=True, help="littlebit's training token cache (int32)")
     ap.add_argument("--eval-tokens", help="int32 token ids of the evaluation text (eval --save-tokens)")
     ap.add_argument("--eval-n", type=int, default=8192)
+    ap.add_argument("--also-eval", action="append", default=[], metavar="NAME=FILE.i32",
+                    help="after training (outside --minutes), also the perplexity on the first --eval-n tokens of FILE")
     ap.add_argument("--seq", type=int, default=512)
     ap.add_argument("--batch", type=int, default=1)
     g = ap.add_mutually_exclusive_group(required=True)
@@ -260,6 +263,12 @@ def main():
     ap.add_argument("--log-every", type=int, default=10)
     a = ap.parse_args()
     t_start = time.time()
+    also = {}
+    for spec in a.also_eval:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not os.path.isfile(path):
+            sys.exit(f"FAIL: --also-eval {spec!r} is not NAME=FILE.i32 with an existing file")
+        also[name] = np.fromfile(path, dtype="<i4")
     if not 0 < a.bpw <= 16:
         sys.exit(f"FAIL: --bpw {a.bpw} is not a bits-per-weight target in (0, 16]")
     torch.set_num_threads(a.threads)
@@ -370,12 +379,17 @@ def main():
     if eval_ids is not None:
         ppl_after, _ = perplexity(model, s_lin, s_norm, eval_ids, a.eval_n)
         print(f"perplexity after {step} steps: {ppl_after:.4g}", flush=True)
+    ppl_also = {}
+    for name, ids in also.items():
+        ppl_also[name], _ = perplexity(model, s_lin, s_norm, ids, a.eval_n)
+        print(f"perplexity after {step} steps on {name}: {ppl_also[name]:.4g}", flush=True)
     steady = times[1:] if len(times) > 1 else times
     print(json.dumps({
         "steps": step, "tokens": step * a.batch * a.seq, "train_seconds": train_s,
         "tokens_per_s": step * a.batch * a.seq / train_s, "step_seconds": times,
         "step_median_s": statistics.median(steady), "losses": losses, "loss_first": losses[0], "loss_last": losses[-1],
         "ppl_dense": ppl_dense, "ppl_init": ppl_init, "ppl_after": ppl_after,
+        "ppl_also": ppl_also,
         "eval_tokens": n_eval,
         "bpw": bits / weights, "lr": lr, "lambda": lam, "batch": a.batch, "seq": a.seq,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "threads": a.threads,
